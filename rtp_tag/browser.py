@@ -1,0 +1,213 @@
+"""The browser adapter: the only module that touches ``js``.
+
+It translates between the page and the pure core: JavaScript values into plain
+Python data, Web Storage and ``fetch`` into the core's protocols, and console
+output. Proxies it creates for the page's life (event listeners, the dispatch
+function handed to the loader) are kept on purpose and never destroyed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import js
+from pyodide.ffi import JsProxy, create_proxy, jsnull, to_js
+
+from .commands import CallContext, Tag
+from .config import LoaderSettings, resolve_config
+from .delivery import Courier, Reply, parse_retry_after
+from .outbox import Outbox
+from .session import SessionLedger, visitor_id
+from .storage import GuardedStorage
+
+MAX_ARRAY_ITEMS = 1000
+MAX_DEPTH = 8
+
+
+class Foreign:
+    """A JavaScript value that is not plain data (a DOM node, a Date ...)."""
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+
+
+class JsCallback:
+    """A page's JavaScript function, callable from Python with plain data."""
+
+    def __init__(self, function: JsProxy, console: _Console) -> None:
+        self._function = function
+        self._console = console
+
+    def __call__(self, data: Any) -> None:
+        try:
+            self._function(to_js(data, dict_converter=js.Object.fromEntries))
+        except Exception as error:
+            self._console.error(f"rtp: the page's callback threw: {error}")
+
+
+class _Console:
+    def __init__(self) -> None:
+        self._warned: set[str] = set()
+
+    def error(self, message: str) -> None:
+        js.console.error(message)
+
+    def warn(self, message: str) -> None:
+        js.console.warn(message)
+
+    def warn_once(self, topic: str, message: str) -> None:
+        if topic not in self._warned:
+            self._warned.add(topic)
+            self.warn(message)
+
+
+class _WebStorage:
+    """``localStorage`` or ``sessionStorage``, looked up on each use: merely reading
+    ``window.sessionStorage`` throws in a sandboxed iframe."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def get(self, key: str) -> str | None:
+        value = getattr(js, self._name).getItem(key)
+        return None if value is None or value is jsnull else str(value)
+
+    def set(self, key: str, value: str) -> None:
+        getattr(js, self._name).setItem(key, value)
+
+    def remove(self, key: str) -> None:
+        getattr(js, self._name).removeItem(key)
+
+
+def to_plain(value: Any, console: _Console, depth: int = 0) -> Any:
+    """Copy a JavaScript value into str/int/float/bool/None/list/dict, functions
+    into callables, and anything else into a ``Foreign`` that names it."""
+    if value is None or value is jsnull or isinstance(value, (bool, int, float, str)):
+        return None if value is jsnull else value
+    if not isinstance(value, JsProxy):
+        return Foreign(type(value).__name__)
+    if value.typeof == "function":
+        return JsCallback(value, console)
+    if depth >= MAX_DEPTH:
+        return Foreign("a too deeply nested object")
+    if js.Array.isArray(value):
+        if value.length > MAX_ARRAY_ITEMS:
+            return Foreign(f"an array of {value.length} items")
+        return [to_plain(item, console, depth + 1) for item in value]
+    prototype = js.Object.getPrototypeOf(value)
+    if prototype is jsnull or prototype == js.Object.prototype:
+        return {
+            str(key): to_plain(js.Reflect.get(value, key), console, depth + 1)
+            for key in js.Object.keys(value)
+        }
+    name = getattr(getattr(value, "constructor", None), "name", None) or "object"
+    return Foreign(f"a {name}")
+
+
+def _poster(url: str) -> Callable[[str], Any]:
+    headers = to_js({"Content-Type": "text/plain;charset=UTF-8"}, dict_converter=js.Object.fromEntries)
+
+    def post(body: str) -> Any:
+        init = to_js(
+            {"method": "POST", "body": body, "keepalive": True, "credentials": "omit", "mode": "cors"},
+            dict_converter=js.Object.fromEntries,
+        )
+        init.headers = headers
+        return _reply(js.fetch(url, init))  # the request starts here, synchronously
+
+    return post
+
+
+async def _reply(pending: Any) -> Reply:
+    try:
+        response = await pending
+    except Exception as error:
+        return Reply(0, error=str(error))
+    retry_after = parse_retry_after(_text(response.headers.get("Retry-After")), time.time())
+    error = ""
+    if not response.ok:
+        try:
+            error = str(json.loads(await response.text()).get("error", ""))
+        except Exception:
+            error = ""
+    return Reply(int(response.status), retry_after, error)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value is jsnull else str(value)
+
+
+def _schedule(delay: float, callback: Callable[[], None]) -> object:
+    return asyncio.get_event_loop().call_later(delay, callback)
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _settings(raw: Any) -> LoaderSettings:
+    def field(name: str) -> str | None:
+        value = js.Reflect.get(raw, name)
+        return None if value is None or value is jsnull else str(value)
+
+    return LoaderSettings(
+        script_url=field("scriptUrl") or str(js.location.href),
+        page_url=str(js.location.href),
+        pod=field("pod"),
+        account=field("account"),
+        endpoint_attribute=field("endpoint"),
+        account_attribute=field("accountAttribute"),
+        session_timeout_attribute=field("sessionTimeout"),
+    )
+
+
+def start(raw_settings: Any) -> Callable[[Any, Any], None]:
+    """Build the tag for this page; return the function the loader hands calls to."""
+    console = _Console()
+
+    def storage_failed(message: str) -> None:
+        console.warn_once("storage", f"rtp: {message}")
+
+    session_storage = GuardedStorage(_WebStorage("sessionStorage"), "sessionStorage", storage_failed)
+    local_storage = GuardedStorage(_WebStorage("localStorage"), "localStorage", storage_failed)
+    config = resolve_config(_settings(raw_settings), lambda message: console.warn(f"rtp: {message}"))
+    outbox = Outbox(local_storage, owner=_new_id())
+    courier = Courier(
+        outbox,
+        _poster(config.collect_url),
+        clock=time.time,
+        schedule=_schedule,
+        report=lambda message: console.error(f"rtp: {message}"),
+    )
+    tag = Tag(
+        config=config,
+        ledger=SessionLedger(session_storage, _new_id, config.session_timeout),
+        visitor_id=visitor_id(local_storage, _new_id),
+        outbox=outbox,
+        courier=courier,
+        console=console,
+        new_id=_new_id,
+    )
+    js.addEventListener("online", create_proxy(lambda _event: courier.flush()))
+    courier.flush()  # what earlier pages left undelivered goes first
+
+    def dispatch(args: Any, meta: Any) -> None:
+        try:
+            plain_args = to_plain(args, console)
+            context = CallContext(
+                url=str(js.Reflect.get(meta, "url")),
+                referrer=str(js.Reflect.get(meta, "referrer") or ""),
+                ts=float(js.Reflect.get(meta, "ts")) / 1000,
+                call_id=_text(js.Reflect.get(meta, "id")),
+            )
+        except Exception as error:
+            console.error(f"rtp: could not read the call's arguments: {error}")
+            return
+        tag.call(plain_args, context)
+
+    return dispatch

@@ -1,0 +1,109 @@
+"""The collector's HTTP routes: the built tag, ``/collect``, and the read API."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..protocol import MAX_BODY_BYTES, ProtocolError, check_event
+from .store import EventStore
+
+mimetypes.add_type("application/wasm", ".wasm")
+mimetypes.add_type("text/javascript", ".mjs")
+mimetypes.add_type("text/javascript", ".js")
+
+LEGACY_PREFIX = "/rtp-api/v1"
+"""Where the reference's older snippet loads the tag from (``//HOST/rtp-api/v1/rtp.js``)."""
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing it as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise BodyTooLarge
+    return bytes(body)
+
+
+def parse_events(body: bytes) -> list[dict[str, Any]]:
+    """A JSON event or array of events, each checked by the tag's own rules."""
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as problem:
+        raise ProtocolError(f"the body is not valid JSON: {problem}") from None
+    if isinstance(payload, dict):
+        payload = [payload]
+    if not isinstance(payload, list) or not payload:
+        raise ProtocolError("send a JSON event object or a non-empty array of them")
+    events = []
+    for index, event in enumerate(payload):
+        try:
+            events.append(check_event(event))
+        except ProtocolError as problem:
+            raise ProtocolError(f"event {index}: {problem}") from None
+    return events
+
+
+def create_app(store: EventStore, dist: Path) -> Starlette:
+    """The collector as an ASGI app over ``store``, serving the built tag from ``dist``."""
+
+    async def collect(request: Request) -> Response:
+        try:
+            body = await read_body(request, MAX_BODY_BYTES)
+        except BodyTooLarge:
+            return error(413, f"the body is larger than {MAX_BODY_BYTES} bytes: send fewer events per request")
+        try:
+            events = parse_events(body)
+        except ProtocolError as problem:
+            return error(400, str(problem))
+        stored = store.add(events)
+        return JSONResponse({"stored": stored, "duplicates": len(events) - stored})
+
+    async def list_events(request: Request) -> Response:
+        visitor = request.query_params.get("visitor_id")
+        return JSONResponse({"events": store.events(visitor_id=visitor)})
+
+    async def not_found(request: Request) -> Response:
+        return error(404, f"no API at {request.url.path}")
+
+    assets = StaticFiles(directory=dist, html=True)
+    routes = [
+        Route("/collect", collect, methods=["POST"]),
+        Route("/api/events", list_events, methods=["GET"]),
+        Route("/api/{rest:path}", not_found),
+        Mount(LEGACY_PREFIX, app=assets),
+        Mount("/", app=assets),
+    ]
+    middleware = [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=["*"],
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type"],
+            expose_headers=["Retry-After"],
+            max_age=86400,
+        )
+    ]
+    return Starlette(routes=routes, middleware=middleware)

@@ -1,0 +1,32 @@
+"""Run the collector under uvicorn and say where it listens once it does."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import uvicorn
+
+from .app import create_app
+from .store import EventStore
+
+
+class _AnnouncingServer(uvicorn.Server):
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            host, port = self.servers[0].sockets[0].getsockname()[:2]
+            print(f"rtp-tag serving on http://{host}:{port}/ (tag: /rtp.js, demo: /demo/)", flush=True)
+
+
+def run(host: str, port: int, db: Path, dist: Path) -> int:
+    store = EventStore(db)
+    app = create_app(store, dist)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    server = _AnnouncingServer(config)
+    try:
+        asyncio.run(server.serve())
+    finally:
+        store.close()
+    return 0 if server.started else 1

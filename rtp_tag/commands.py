@@ -1,0 +1,173 @@
+"""``rtp(...)``: the dispatcher, one handler per command, looked up in a table.
+
+Every call is handled completely or refused with one ``rtp: ...`` console error;
+nothing is ever raised into the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urljoin, urlsplit
+
+from .config import TagConfig
+from .custom_data import values_from_custom_data
+from .delivery import Courier
+from .outbox import Outbox
+from .protocol import MAX_ACCOUNT_LENGTH, MAX_URL_LENGTH, ProtocolError, describe
+from .session import SessionLedger
+
+
+class Console(Protocol):
+    def error(self, message: str) -> None: ...
+
+    def warn(self, message: str) -> None: ...
+
+
+class Personalization(Protocol):
+    """The page-facing half of ``rtp('get', ...)``; see personalization.py."""
+
+    def show_campaigns(self, visitor_id: str, account: str) -> None: ...
+
+    def visitor(self, visitor_id: str, account: str, callback: Callable[[Any], object]) -> None: ...
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Where and when a call was made: replayed early calls keep their own page and time."""
+
+    url: str
+    referrer: str
+    ts: float
+    call_id: str | None = None
+
+
+class CallError(ValueError):
+    """A call the tag refuses; the message is shown as ``rtp: <message>``."""
+
+
+@dataclass
+class Tag:
+    config: TagConfig
+    ledger: SessionLedger
+    visitor_id: str
+    outbox: Outbox
+    courier: Courier
+    console: Console
+    new_id: Callable[[], str]
+    personalization: Personalization | None = None
+    account: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.account = self.config.account
+
+    def call(self, args: Sequence[object], context: CallContext) -> None:
+        """Run one ``rtp(...)`` call; report any problem on the console instead of raising."""
+        try:
+            handler, rest = _lookup(args)
+            handler(self, rest, context)
+        except (CallError, ProtocolError) as error:
+            self.console.error(f"rtp: {error}")
+        except Exception as error:  # a bug of ours must still not break the page
+            self.console.error(f"rtp: internal error while handling {_show(args)}: {error!r}")
+
+    def send_event(self, args: Sequence[object], context: CallContext) -> None:
+        if not args:
+            raise CallError(
+                "rtp('send', 'event', customData) needs customData, e.g. {value: 'MyEvent'}"
+            )
+        values = values_from_custom_data(args[0])
+        session_id, fresh = self.ledger.count_new(values, context.ts)
+        if fresh:
+            self._enqueue("event", list(fresh), context, context.url, session_id)
+
+    def send_view(self, args: Sequence[object], context: CallContext) -> None:
+        page = context.url
+        if args and args[0] is not None:
+            if not isinstance(args[0], str) or not args[0].strip():
+                raise CallError(
+                    f"rtp('send', 'view', page): page must be a path or URL string, "
+                    f"not {describe(args[0])}"
+                )
+            page = urljoin(context.url, args[0].strip())
+            if urlsplit(page).scheme not in ("http", "https") or len(page) > MAX_URL_LENGTH:
+                raise CallError(f"rtp('send', 'view', page): {args[0]!r} is not a page URL")
+        self._enqueue("view", [], context, page, self.ledger.touch(context.ts))
+
+    def set_account(self, args: Sequence[object], context: CallContext) -> None:
+        account = args[0] if args else None
+        if not isinstance(account, str) or not account.strip():
+            raise CallError(f"rtp('setAccount', id): id must be a non-empty string, not {describe(account)}")
+        if len(account) > MAX_ACCOUNT_LENGTH:
+            raise CallError(f"rtp('setAccount', id): id is longer than {MAX_ACCOUNT_LENGTH} characters")
+        self.account = account.strip()
+
+    def get_campaign(self, args: Sequence[object], context: CallContext) -> None:
+        self._personalization().show_campaigns(self.visitor_id, self.account)
+
+    def get_visitor(self, args: Sequence[object], context: CallContext) -> None:
+        callback = args[0] if args else None
+        if not callable(callback):
+            raise CallError(
+                f"rtp('get', 'visitor', callback): callback must be a function, not {describe(callback)}"
+            )
+        self._personalization().visitor(self.visitor_id, self.account, callback)
+
+    def _personalization(self) -> Personalization:
+        if self.personalization is None:
+            raise CallError("personalization is not available on this page")
+        return self.personalization
+
+    def _enqueue(
+        self, kind: str, values: list[str], context: CallContext, url: str, session_id: str
+    ) -> None:
+        event = {
+            "type": kind,
+            "values": values,
+            "event_id": context.call_id or self.new_id(),
+            "session_id": session_id,
+            "visitor_id": self.visitor_id,
+            "account": self.account,
+            "url": url[:MAX_URL_LENGTH],
+            "referrer": context.referrer[:MAX_URL_LENGTH],
+            "ts": int(context.ts * 1000),
+        }
+        self.outbox.add(event, context.ts)
+        self.courier.flush()
+
+
+Handler = Callable[[Tag, Sequence[object], CallContext], None]
+
+COMMANDS: dict[tuple[str, str | None], Handler] = {
+    ("send", "event"): Tag.send_event,
+    ("send", "view"): Tag.send_view,
+    ("setAccount", None): Tag.set_account,
+    ("get", "campaign"): Tag.get_campaign,
+    ("get", "visitor"): Tag.get_visitor,
+}
+"""Commands named by one word take their arguments after it; the others after two."""
+
+
+def _lookup(args: Sequence[object]) -> tuple[Handler, Sequence[object]]:
+    if not args:
+        raise CallError("rtp() needs a command, e.g. rtp('send', 'event', {value: 'MyEvent'})")
+    action = args[0]
+    if not isinstance(action, str):
+        raise CallError(f"the command must be a string, not {describe(action)}: {_known()}")
+    if (action, None) in COMMANDS:
+        return COMMANDS[(action, None)], args[1:]
+    name = args[1] if len(args) > 1 else None
+    if isinstance(name, str) and (action, name) in COMMANDS:
+        return COMMANDS[(action, name)], args[2:]
+    shown = ", ".join(repr(a) if isinstance(a, str) else describe(a) for a in args[:2])
+    raise CallError(f"unknown command rtp({shown}, ...): {_known()}")
+
+
+def _known() -> str:
+    names = [f"'{a}', '{b}'" if b else f"'{a}'" for a, b in COMMANDS]
+    return "known commands are " + "; ".join(names)
+
+
+def _show(args: Sequence[object]) -> str:
+    return "rtp(" + ", ".join(repr(a) if isinstance(a, str) else describe(a) for a in args[:3]) + ")"

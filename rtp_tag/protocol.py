@@ -1,0 +1,112 @@
+"""The one source of truth for the wire format and its limits.
+
+The tag builds events with it, the collector validates what it receives with it,
+and the tests import their bounds from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+MAX_VALUES_PER_CALL = 4
+MAX_VALUE_LENGTH = 256
+MAX_BODY_BYTES = 64 * 1024
+"""A request body's cap: also the browsers' budget for in-flight keepalive requests."""
+MAX_URL_LENGTH = 2048
+MAX_ID_LENGTH = 64
+MAX_ACCOUNT_LENGTH = 128
+
+EVENT_TYPES = ("event", "view")
+REQUIRED_FIELDS = ("type", "values", "event_id", "session_id", "visitor_id", "url", "ts")
+OPTIONAL_TEXT_FIELDS = {"account": MAX_ACCOUNT_LENGTH, "referrer": MAX_URL_LENGTH}
+
+
+class ProtocolError(ValueError):
+    """Data that breaks the wire format; the message says what and how to fix it."""
+
+
+def check_values(values: object) -> tuple[str, ...]:
+    """Return ``values`` as a tuple of 1..4 non-empty strings, or raise ProtocolError."""
+    if isinstance(values, str) or not isinstance(values, Sequence):
+        raise ProtocolError(f"values must be a list of strings, not {describe(values)}")
+    if not values:
+        raise ProtocolError("customData.value is an empty array: give 1 to 4 non-empty strings")
+    if len(values) > MAX_VALUES_PER_CALL:
+        raise ProtocolError(
+            f"customData.value holds {len(values)} strings; at most {MAX_VALUES_PER_CALL} are "
+            "allowed per call: call rtp('send', 'event', ...) again for the rest"
+        )
+    for index, value in enumerate(values):
+        check_value(value, where=f"customData.value[{index}]")
+    return tuple(values)
+
+
+def check_value(value: object, where: str = "customData.value") -> str:
+    """Return ``value`` if it is a non-empty string of at most 256 characters."""
+    if not isinstance(value, str):
+        raise ProtocolError(f"{where} must be a string, not {describe(value)}")
+    if not value.strip():
+        raise ProtocolError(f"{where} is an empty string: give the name of the event")
+    if len(value) > MAX_VALUE_LENGTH:
+        raise ProtocolError(
+            f"{where} is {len(value)} characters long; at most {MAX_VALUE_LENGTH} are allowed"
+        )
+    return value
+
+
+def check_event(event: object) -> dict[str, Any]:
+    """Validate one event as the collector receives it; return it as a plain dict."""
+    if not isinstance(event, Mapping):
+        raise ProtocolError(f"an event must be a JSON object, not {describe(event)}")
+    missing = [field for field in REQUIRED_FIELDS if field not in event]
+    if missing:
+        raise ProtocolError(f"event lacks the field(s) {', '.join(missing)}")
+    kind = event["type"]
+    if kind not in EVENT_TYPES:
+        raise ProtocolError(f"type must be one of {', '.join(EVENT_TYPES)}, not {kind!r}")
+    if kind == "event":
+        check_values(event["values"])
+    elif event["values"] != []:
+        raise ProtocolError("a view carries no values: send values as 'event'")
+    for field in ("event_id", "session_id", "visitor_id"):
+        _check_text(event, field, MAX_ID_LENGTH, required=True)
+    _check_text(event, "url", MAX_URL_LENGTH, required=True)
+    for field, limit in OPTIONAL_TEXT_FIELDS.items():
+        _check_text(event, field, limit, required=False)
+    ts = event["ts"]
+    if isinstance(ts, bool) or not isinstance(ts, (int, float)) or ts < 0:
+        raise ProtocolError("ts must be a timestamp in milliseconds since the epoch")
+    dropped = event.get("dropped", 0)
+    if isinstance(dropped, bool) or not isinstance(dropped, int) or dropped < 0:
+        raise ProtocolError("dropped must be a whole number of events, 0 or more")
+    return dict(event)
+
+
+def _check_text(event: Mapping[str, Any], field: str, limit: int, *, required: bool) -> None:
+    value = event.get(field)
+    if value is None and not required:
+        return
+    if not isinstance(value, str) or (required and not value):
+        raise ProtocolError(f"{field} must be a non-empty string")
+    if len(value) > limit:
+        raise ProtocolError(f"{field} is longer than {limit} characters")
+
+
+def describe(value: object) -> str:
+    """Name a value the way a JavaScript author would recognise it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, Sequence):
+        return "an array"
+    if callable(value):
+        return "a function"
+    return f"{getattr(value, 'description', type(value).__name__)}"
