@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "rtp_tag"
 RUNTIME_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
-SERVER_ONLY = ("collector", "cli.py", "build.py", "pytest_plugin.py")
+SERVER_ONLY = ("collector", "cli.py", "build.py", "pytest_plugin.py", "pytest_browsers.py")
 """Parts of the package that never go to the browser."""
 BUILD_LINE = re.compile(r"var BUILD = \{.*?\}; /\* rewritten by build.py \*/")
 

@@ -1,0 +1,239 @@
+"""pytest fixtures for testing pages that carry the tag, against the real collector.
+
+Installed with rtp-tag (entry point ``pytest11``), so a site's own CI can use them:
+
+- ``rtp_server``: a real ``rtp-tag serve`` process on a free port with its own
+  database; ``.events()``, ``.wait_for_events(n)``, ``.stop()``, ``.start()``.
+- ``rtp_pages``: a second origin serving pages you write, with ``{tag}`` and
+  ``{collector}`` filled in, and any response headers you give (a CSP, say).
+- ``rtp_console``: the console messages of pytest-playwright's ``page``.
+- Browsers found without configuration: Chromium and Firefox at their system paths,
+  or the paths in ``RTP_TAG_CHROMIUM`` / ``RTP_TAG_FIREFOX``.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+READY_TIMEOUT = 30.0
+TAG_READY = "() => window.rtp && window.rtp.loaded === true"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "e2e: drives real browsers against the real collector")
+    if config.pluginmanager.hasplugin("playwright"):
+        # Registered after pytest-playwright, so its launch options give way to ours.
+        config.pluginmanager.import_plugin("rtp_tag.pytest_browsers")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Collector:
+    """A real ``rtp-tag serve`` process; it can be stopped and started again on the
+    same port and database, as an outage would."""
+
+    def __init__(self, dist: Path, db: Path, extra_args: tuple[str, ...] = ()) -> None:
+        self.dist = dist
+        self.db = db
+        self.port = free_port()
+        self.extra_args = extra_args
+        self._process: subprocess.Popen[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def tag_url(self) -> str:
+        return self.url + "rtp.js"
+
+    def start(self) -> None:
+        command = [
+            sys.executable, "-m", "rtp_tag.cli", "serve", "--port", str(self.port),
+            "--db", str(self.db), "--dist", str(self.dist), *self.extra_args,
+        ]
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + READY_TIMEOUT
+        assert self._process.stdout is not None
+        while time.monotonic() < deadline:
+            line = self._process.stdout.readline()
+            if "serving on" in line:
+                threading.Thread(target=self._drain, daemon=True).start()
+                return
+            if not line and self._process.poll() is not None:
+                break
+        self.stop()
+        raise RuntimeError(f"rtp-tag serve did not start on port {self.port}")
+
+    def _drain(self) -> None:
+        process = self._process
+        if process and process.stdout:
+            for line in process.stdout:
+                sys.stderr.write(f"[rtp-tag serve] {line}")
+
+    def stop(self) -> None:
+        """Stop the process gracefully: SIGTERM, then SIGKILL if it lingers."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def kill(self) -> None:
+        """End the process at once, as a crash would."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.kill()
+            process.wait()
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url + path.lstrip("/"), timeout=10) as response:
+            return json.load(response)
+
+    def post(self, body: bytes | str, path: str = "collect") -> tuple[int, Any]:
+        """POST ``body`` as the tag does; return the status and the decoded JSON answer."""
+        data = body.encode() if isinstance(body, str) else body
+        request = urllib.request.Request(
+            self.url + path, data=data, method="POST", headers={"Content-Type": "text/plain;charset=UTF-8"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            return error.code, json.load(error)
+
+    def events(self, visitor_id: str | None = None) -> list[dict[str, Any]]:
+        query = f"api/events?visitor_id={visitor_id}" if visitor_id else "api/events"
+        return list(self.get(query)["events"])
+
+    def wait_for_events(
+        self,
+        count: int,
+        timeout: float = 30.0,
+        where: Callable[[dict[str, Any]], bool] = lambda event: True,
+    ) -> list[dict[str, Any]]:
+        """Poll until at least ``count`` matching events are stored; return them all."""
+        deadline = time.monotonic() + timeout
+        matching: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            try:
+                matching = [event for event in self.events() if where(event)]
+            except (urllib.error.URLError, ConnectionError):
+                matching = []
+            if len(matching) >= count:
+                return matching
+            time.sleep(0.1)
+        raise AssertionError(f"expected {count} event(s) within {timeout:.0f} s, the collector has {matching}")
+
+
+class Pages:
+    """A second origin (127.0.0.1, another port) that serves test pages."""
+
+    def __init__(self, root: Path, collector: Collector) -> None:
+        self.root = root
+        self.collector = collector
+        self.headers: dict[str, dict[str, str]] = {}
+        pages = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, directory=str(pages.root), **kwargs)
+
+            def end_headers(self) -> None:
+                for name, value in pages.headers.get(self.path.split("?")[0].lstrip("/"), {}).items():
+                    self.send_header(name, value)
+                self.send_header("Cache-Control", "no-store")
+                super().end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self._server.server_address[1])
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def add(self, name: str, html: str, headers: dict[str, str] | None = None) -> str:
+        """Write a page (``{tag}``, ``{collector}`` and ``{collector_origin}`` are filled in); return its URL."""
+        text = (
+            html.replace("{tag}", self.collector.tag_url)
+            .replace("{collector_origin}", self.collector.url.rstrip("/"))
+            .replace("{collector}", self.collector.url)
+        )
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        if headers:
+            self.headers[name] = headers
+        return f"{self.origin}/{name}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture(scope="session")
+def rtp_dist() -> Path:
+    """The built tag: ``RTP_TAG_DIST`` or ``./dist``."""
+    dist = Path(os.environ.get("RTP_TAG_DIST", "dist")).resolve()
+    if not (dist / "rtp.js").is_file():
+        pytest.fail(f"no built tag in {dist}: run `python build.py` (or `rtp-tag build`) first", pytrace=False)
+    return dist
+
+
+@pytest.fixture
+def rtp_server_args() -> tuple[str, ...]:
+    """Extra ``rtp-tag serve`` arguments; override it to pass ``--campaigns`` and the like."""
+    return ()
+
+
+@pytest.fixture
+def rtp_server(rtp_dist: Path, tmp_path: Path, rtp_server_args: tuple[str, ...]) -> Iterator[Collector]:
+    """A real collector with an empty database, stopped after the test."""
+    collector = Collector(rtp_dist, tmp_path / "events.sqlite3", rtp_server_args)
+    collector.start()
+    yield collector
+    collector.stop()
+
+
+@pytest.fixture
+def rtp_pages(rtp_server: Collector, tmp_path: Path) -> Iterator[Pages]:
+    """Pages on a second origin that load the tag from ``rtp_server``."""
+    pages = Pages(tmp_path / "site", rtp_server)
+    yield pages
+    pages.close()
+
+
+@pytest.fixture
+def rtp_console(page: Any) -> list[str]:
+    """Every console message of ``page``, as ``"type: text"``."""
+    messages: list[str] = []
+    page.on("console", lambda message: messages.append(f"{message.type}: {message.text}"))
+    page.on("pageerror", lambda error: messages.append(f"pageerror: {error}"))
+    return messages
