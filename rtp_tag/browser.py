@@ -27,6 +27,7 @@ from .storage import GuardedStorage
 
 MAX_ARRAY_ITEMS = 1000
 MAX_DEPTH = 8
+REQUEST_TIMEOUT_MS = 10_000
 
 
 class Foreign:
@@ -83,6 +84,10 @@ class _WebStorage:
     def remove(self, key: str) -> None:
         getattr(js, self._name).removeItem(key)
 
+    def keys(self) -> list[str]:
+        area = getattr(js, self._name)
+        return [str(area.key(index)) for index in range(int(area.length))]
+
 
 def to_plain(value: Any, console: _Console, depth: int = 0) -> Any:
     """Copy a JavaScript value into str/int/float/bool/None/list/dict, functions
@@ -118,6 +123,8 @@ def _poster(url: str) -> Callable[[str], Any]:
             dict_converter=js.Object.fromEntries,
         )
         init.headers = headers
+        if hasattr(js, "AbortSignal") and hasattr(js.AbortSignal, "timeout"):
+            init.signal = js.AbortSignal.timeout(REQUEST_TIMEOUT_MS)  # a hung request must not block retries
         return _reply(js.fetch(url, init))  # the request starts here, synchronously
 
     return post
@@ -166,8 +173,8 @@ def _settings(raw: Any) -> LoaderSettings:
     )
 
 
-def start(raw_settings: Any) -> Callable[[Any, Any], None]:
-    """Build the tag for this page; return the function the loader hands calls to."""
+def start(raw_settings: Any) -> _Handover:
+    """Build the tag for this page; return what the loader hands calls to."""
     console = _Console()
 
     def storage_failed(message: str) -> None:
@@ -194,20 +201,41 @@ def start(raw_settings: Any) -> Callable[[Any, Any], None]:
         new_id=_new_id,
     )
     js.addEventListener("online", create_proxy(lambda _event: courier.flush()))
+    js.addEventListener("pagehide", create_proxy(lambda _event: outbox.release()))
+    js.addEventListener("pageshow", create_proxy(lambda event: courier.flush() if event.persisted else None))
     courier.flush()  # what earlier pages left undelivered goes first
+    return _Handover(tag, console)
 
-    def dispatch(args: Any, meta: Any) -> None:
-        try:
-            plain_args = to_plain(args, console)
-            context = CallContext(
-                url=str(js.Reflect.get(meta, "url")),
-                referrer=str(js.Reflect.get(meta, "referrer") or ""),
-                ts=float(js.Reflect.get(meta, "ts")) / 1000,
-                call_id=_text(js.Reflect.get(meta, "id")),
-            )
-        except Exception as error:
-            console.error(f"rtp: could not read the call's arguments: {error}")
-            return
-        tag.call(plain_args, context)
 
-    return dispatch
+class _Handover:
+    """What the loader calls: one call, or the calls queued before the runtime was ready."""
+
+    def __init__(self, tag: Tag, console: _Console) -> None:
+        self._tag = tag
+        self._console = console
+
+    def call(self, args: Any, meta: Any) -> None:
+        self._tag.call_many(self._read([(args, meta)]))
+
+    def call_many(self, records: Any) -> None:
+        """``records`` is a JavaScript array of ``{args, meta}``."""
+        pairs = [(js.Reflect.get(record, "args"), js.Reflect.get(record, "meta")) for record in records]
+        self._tag.call_many(self._read(pairs))
+
+    def _read(self, pairs: list[tuple[Any, Any]]) -> list[tuple[Any, CallContext]]:
+        calls = []
+        for args, meta in pairs:
+            try:
+                calls.append((to_plain(args, self._console), _context(meta)))
+            except Exception as error:
+                self._console.error(f"rtp: could not read a call's arguments: {error}")
+        return calls
+
+
+def _context(meta: Any) -> CallContext:
+    return CallContext(
+        url=str(js.Reflect.get(meta, "url")),
+        referrer=_text(js.Reflect.get(meta, "referrer")) or "",
+        ts=float(js.Reflect.get(meta, "ts")) / 1000,
+        call_id=_text(js.Reflect.get(meta, "id")),
+    )

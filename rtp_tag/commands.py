@@ -64,13 +64,23 @@ class Tag:
 
     def call(self, args: Sequence[object], context: CallContext) -> None:
         """Run one ``rtp(...)`` call; report any problem on the console instead of raising."""
+        self.call_many([(args, context)])
+
+    def call_many(self, calls: Sequence[tuple[Sequence[object], CallContext]]) -> None:
+        """Run calls in order, then start delivery once, so events queued together
+        (the calls made before the runtime was ready) travel in one request."""
+        for args, context in calls:
+            try:
+                handler, rest = _lookup(args)
+                handler(self, rest, context)
+            except (CallError, ProtocolError) as error:
+                self.console.error(f"rtp: {error}")
+            except Exception as error:  # a bug of ours must still not break the page
+                self.console.error(f"rtp: internal error while handling {_show(args)}: {error!r}")
         try:
-            handler, rest = _lookup(args)
-            handler(self, rest, context)
-        except (CallError, ProtocolError) as error:
-            self.console.error(f"rtp: {error}")
-        except Exception as error:  # a bug of ours must still not break the page
-            self.console.error(f"rtp: internal error while handling {_show(args)}: {error!r}")
+            self.courier.flush()
+        except Exception as error:
+            self.console.error(f"rtp: internal error while sending: {error!r}")
 
     def send_event(self, args: Sequence[object], context: CallContext) -> None:
         if not args:
@@ -134,7 +144,6 @@ class Tag:
             "ts": int(context.ts * 1000),
         }
         self.outbox.add(event, context.ts)
-        self.courier.flush()
 
 
 Handler = Callable[[Tag, Sequence[object], CallContext], None]

@@ -68,9 +68,10 @@ class Courier:
 
     def flush(self) -> None:
         """Send what is due now; when nothing is, arrange to wake when something will be."""
-        if self._in_flight:
-            return
         now = self._clock()
+        self._outbox.heartbeat(now)
+        if self._in_flight:
+            return  # the reply's settlement flushes again
         batch = self._outbox.take(now)
         if batch is None:
             self._wake_for(self._outbox.next_due(now), now)
@@ -96,17 +97,17 @@ class Courier:
     def _apply(self, batch: Batch, reply: Reply) -> None:
         now = self._clock()
         if 200 <= reply.status < 300:
-            self._outbox.acknowledge(batch)
+            self._outbox.acknowledge(batch, now)
         elif is_retryable(reply.status):
             if reply.retry_after is not None and reply.status in (429, 503):
                 delay = min(max(reply.retry_after, 0.0), RETRY_AFTER_CAP)
             else:
                 delay = backoff_delay(self._outbox.attempts(batch.event_ids[0]), self._rng)
-            self._outbox.retry_later(batch.event_ids, now + delay)
+            self._outbox.retry_later(batch.event_ids, now + delay, now)
         elif len(batch.event_ids) > 1:
-            self._outbox.retry_later(batch.event_ids, now, solo=True)
+            self._outbox.retry_later(batch.event_ids, now, now, solo=True)
         else:
-            self._outbox.discard(batch.event_ids)
+            self._outbox.discard(batch.event_ids, now)
             self._report(
                 f"the collector refused event {batch.event_ids[0]} "
                 f"(HTTP {reply.status}: {reply.error or 'no reason given'}); it was dropped"

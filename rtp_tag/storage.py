@@ -17,6 +17,8 @@ class Storage(Protocol):
 
     def remove(self, key: str) -> None: ...
 
+    def keys(self) -> list[str]: ...
+
 
 class MemoryStorage:
     """Storage that lasts as long as the object: the fallback, and the tests' storage."""
@@ -32,6 +34,9 @@ class MemoryStorage:
 
     def remove(self, key: str) -> None:
         self.items.pop(key, None)
+
+    def keys(self) -> list[str]:
+        return list(self.items)
 
 
 class GuardedStorage:
@@ -76,6 +81,14 @@ class GuardedStorage:
             except Exception as error:
                 self._fail(error)
         self._fallback.remove(key)
+
+    def keys(self) -> list[str]:
+        if self._primary is not None:
+            try:
+                return self._primary.keys()
+            except Exception as error:
+                self._fail(error)
+        return self._fallback.keys()
 
     def _fail(self, error: Exception) -> None:
         self._primary = None

@@ -5,7 +5,7 @@
 (function (w, d) {
   "use strict";
   var BUILD = {"package": "rtp_tag.zip", "integrity": null}; /* rewritten by build.py */
-  var SAVED_KEY = "rtp:early";
+  var SAVED_PREFIX = "rtp:early:"; /* one key per page: tabs never overwrite each other */
   var current = w.rtp;
   if (current && current.__rtpTag) return; /* included twice: the first copy serves */
 
@@ -13,7 +13,9 @@
   var scriptUrl = script && script.src ? script.src : location.href;
   var base = new URL(".", scriptUrl).href;
   var queue = [];
-  var dispatch = null;
+  var tag = null; /* the Python tag, once ready */
+  var failed = false;
+  var pageId = newId();
 
   function findScript() {
     var all = d.getElementsByTagName("script");
@@ -33,18 +35,18 @@
     return {url: location.href, referrer: d.referrer, ts: Date.now(), id: newId()};
   }
 
-  function hand(call) {
+  function rtp() {
+    var call = {args: Array.prototype.slice.call(arguments), meta: meta()};
+    if (!tag) {
+      queue.push(call);
+      if (failed) saveQueue();
+      return;
+    }
     try {
-      dispatch(call.args, call.meta);
+      tag.call(call.args, call.meta);
     } catch (error) {
       console.error("rtp: " + error);
     }
-  }
-
-  function rtp() {
-    var call = {args: Array.prototype.slice.call(arguments), meta: meta()};
-    if (dispatch) hand(call);
-    else queue.push(call);
   }
   rtp.__rtpTag = true;
   rtp.loaded = false;
@@ -70,36 +72,46 @@
     }
   }, true);
 
-  /* Calls still queued when the page is left are saved for the next page's tag. */
+  /* Calls still queued when the page is left (or the runtime failed) are saved for
+   * the next page's tag; each keeps its id, so a resend is never counted twice. */
   function saveQueue() {
-    if (dispatch || !queue.length) return;
+    if (tag || !queue.length) return;
     try {
-      var keep = [];
-      var saved = JSON.parse(localStorage.getItem(SAVED_KEY) || "[]");
+      var keep = [], save = [];
       for (var i = 0; i < queue.length; i++) {
-        if (queue[i].args[0] === "send") saved.push(queue[i]);
-        else keep.push(queue[i]);
+        (queue[i].args[0] === "send" ? save : keep).push(queue[i]);
       }
-      localStorage.setItem(SAVED_KEY, JSON.stringify(saved));
+      var key = SAVED_PREFIX + pageId;
+      var saved = JSON.parse(localStorage.getItem(key) || "[]");
+      localStorage.setItem(key, JSON.stringify(saved.concat(save)));
       queue = keep;
     } catch (error) {
-      /* storage refused: the calls stay queued in case the page is restored */
+      /* storage refused or an argument is not JSON: the calls stay queued */
     }
   }
 
   function takeSaved() {
+    var calls = [];
     try {
-      var saved = JSON.parse(localStorage.getItem(SAVED_KEY) || "[]");
-      localStorage.removeItem(SAVED_KEY);
-      return Array.isArray(saved) ? saved : [];
+      var keys = [];
+      for (var i = 0; i < localStorage.length; i++) {
+        var key = localStorage.key(i);
+        if (key && key.indexOf(SAVED_PREFIX) === 0) keys.push(key);
+      }
+      keys.forEach(function (key) {
+        var saved = JSON.parse(localStorage.getItem(key) || "[]");
+        localStorage.removeItem(key);
+        if (Array.isArray(saved)) calls = calls.concat(saved);
+      });
     } catch (error) {
-      return [];
+      /* storage refused: nothing was saved here either */
     }
+    return calls.sort(function (a, b) { return a.meta.ts - b.meta.ts; });
   }
 
   w.addEventListener("pagehide", saveQueue);
   w.addEventListener("pageshow", function (event) {
-    if (event.persisted && !dispatch) queue = takeSaved().concat(queue);
+    if (event.persisted && !tag && !failed) queue = takeSaved().concat(queue);
   });
 
   function settings() {
@@ -127,13 +139,15 @@
     import(base + "pyodide.mjs").then(function (module) {
       return module.loadPyodide({indexURL: base});
     }).then(loadPackage).then(function (browser) {
-      dispatch = browser.start(settings());
+      tag = browser.start(settings());
       var calls = takeSaved().concat(queue);
       queue = [];
-      calls.forEach(hand);
+      tag.call_many(calls);
       rtp.loaded = true;
       d.dispatchEvent(new Event("rtp:ready"));
     }).catch(function (error) {
+      failed = true;
+      saveQueue();
       console.error("rtp: the tag could not start (" + (error && error.message || error) +
         "); rtp() calls are kept and will be sent from a later page");
     });
