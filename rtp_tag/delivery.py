@@ -98,6 +98,7 @@ class Courier:
         now = self._clock()
         if 200 <= reply.status < 300:
             self._outbox.acknowledge(batch, now)
+            self._outbox.expedite(now)  # the collector is reachable: stop backing off
         elif is_retryable(reply.status):
             if reply.retry_after is not None and reply.status in (429, 503):
                 delay = min(max(reply.retry_after, 0.0), RETRY_AFTER_CAP)

@@ -111,6 +111,14 @@ class Outbox:
                     entry["solo"] = True
         self._save(state, now)
 
+    def expedite(self, now: float) -> None:
+        """Make every waiting event due now: the collector has just shown it is back."""
+        state = self._load(self._key)
+        if any(entry["next_at"] > now for entry in state["entries"]):
+            for entry in state["entries"]:
+                entry["next_at"] = min(entry["next_at"], now)
+            self._save(state, now)
+
     def discard(self, event_ids: tuple[str, ...], now: float) -> None:
         """Forget events the collector refused as invalid."""
         state = self._load(self._key)

@@ -91,7 +91,14 @@ class GuardedStorage:
         return self._fallback.keys()
 
     def _fail(self, error: Exception) -> None:
-        self._primary = None
+        primary, self._primary = self._primary, None
+        try:  # a full quota still lets us read: carry the session and outbox over
+            for key in primary.keys() if primary is not None else ():
+                value = primary.get(key)
+                if value is not None:
+                    self._fallback.set(key, value)
+        except Exception:
+            pass  # unreadable too: start from empty memory
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         self._on_failure(
             f"{self._name} is not available ({reason}); "

@@ -5,6 +5,7 @@
 (function (w, d) {
   "use strict";
   var BUILD = {"package": "rtp_tag.zip", "integrity": null}; /* rewritten by build.py */
+  var BOOT_TIMEOUT_MS = 60000;
   var SAVED_PREFIX = "rtp:early:"; /* one key per page: tabs never overwrite each other */
   var current = w.rtp;
   if (current && current.__rtpTag) return; /* included twice: the first copy serves */
@@ -135,21 +136,44 @@
     });
   }
 
+  /* Pyodide 314 waits forever, rather than failing, when its wasm cannot be fetched
+   * or compiled: a HEAD request, a CSP violation report and a watchdog turn those
+   * cases into one clear error. A boot that still completes later takes over. */
+  function fail(reason) {
+    if (failed || tag) return;
+    failed = true;
+    saveQueue();
+    console.error("rtp: the tag could not start (" + reason +
+      "); rtp() calls are kept and will be sent from a later page");
+  }
+
+  function watchBoot() {
+    var wasm = BUILD.wasm || "pyodide.asm.wasm";
+    fetch(base + wasm, {method: "HEAD"}).then(function (response) {
+      if (!response.ok) fail(wasm + " answered HTTP " + response.status);
+    }, function () { /* unreachable: the import below reports it */ });
+    d.addEventListener("securitypolicyviolation", function (event) {
+      if (/wasm|eval/.test(event.blockedURI)) {
+        fail("the page's Content-Security-Policy blocks WebAssembly: add 'wasm-unsafe-eval' to script-src");
+      }
+    });
+    setTimeout(function () { fail("the runtime did not start within " + BOOT_TIMEOUT_MS / 1000 + " s"); }, BOOT_TIMEOUT_MS);
+  }
+
   function boot() {
+    watchBoot();
     import(base + "pyodide.mjs").then(function (module) {
       return module.loadPyodide({indexURL: base});
     }).then(loadPackage).then(function (browser) {
       tag = browser.start(settings());
+      failed = false;
       var calls = takeSaved().concat(queue);
       queue = [];
       tag.call_many(calls);
       rtp.loaded = true;
       d.dispatchEvent(new Event("rtp:ready"));
     }).catch(function (error) {
-      failed = true;
-      saveQueue();
-      console.error("rtp: the tag could not start (" + (error && error.message || error) +
-        "); rtp() calls are kept and will be sent from a later page");
+      fail(error && error.message || String(error));
     });
   }
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import mimetypes
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -15,13 +17,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..protocol import MAX_BODY_BYTES, ProtocolError, check_event
-from .store import EventStore
+from ..protocol import MAX_ACCOUNT_LENGTH, MAX_BODY_BYTES, MAX_ID_LENGTH, ProtocolError, check_event
+from .campaigns import EMPTY_CONFIG, CampaignConfig
+from .segments import campaigns_to_show, events_of_account, matched_segments
+from .store import EventStore, StoreBusy
 
 mimetypes.add_type("application/wasm", ".wasm")
 mimetypes.add_type("text/javascript", ".mjs")
 mimetypes.add_type("text/javascript", ".js")
 
+BUSY_RETRY_AFTER = 2
+"""Seconds a client is told to wait (``Retry-After``) while the store is busy."""
 LEGACY_PREFIX = "/rtp-api/v1"
 """Where the reference's older snippet loads the tag from (``//HOST/rtp-api/v1/rtp.js``)."""
 
@@ -66,8 +72,52 @@ def parse_events(body: bytes) -> list[dict[str, Any]]:
     return events
 
 
-def create_app(store: EventStore, dist: Path) -> Starlette:
-    """The collector as an ASGI app over ``store``, serving the built tag from ``dist``."""
+def visitor_query(request: Request) -> tuple[str, str | None]:
+    """``visitor_id`` (required) and ``account`` (optional) of a personalization request."""
+    visitor = request.query_params.get("visitor_id", "")
+    account = request.query_params.get("account")
+    if not visitor or len(visitor) > MAX_ID_LENGTH:
+        raise ProtocolError(f"give ?visitor_id= (1 to {MAX_ID_LENGTH} characters), the tag's visitor id")
+    if account is not None and len(account) > MAX_ACCOUNT_LENGTH:
+        raise ProtocolError(f"account is longer than {MAX_ACCOUNT_LENGTH} characters")
+    return visitor, account
+
+
+def personal(data: dict[str, Any]) -> JSONResponse:
+    """An answer about one visitor: never cached, it changes with each event."""
+    return JSONResponse(data, headers={"Cache-Control": "no-store"})
+
+
+def create_app(
+    store: EventStore, dist: Path, campaigns: Callable[[], CampaignConfig] = lambda: EMPTY_CONFIG
+) -> Starlette:
+    """The collector as an ASGI app over ``store``, serving the built tag from ``dist``;
+    ``campaigns`` gives the segments and campaigns in force at each request."""
+
+    def visitor_events(visitor: str, account: str | None) -> list[Mapping[str, Any]]:
+        return events_of_account(store.events(visitor_id=visitor), account)
+
+    async def visitor_segments(request: Request) -> Response:
+        try:
+            visitor, account = visitor_query(request)
+        except ProtocolError as problem:
+            return error(400, str(problem))
+        config = campaigns()
+        events = await run_in_threadpool(visitor_events, visitor, account)
+        segments = matched_segments(config, events)
+        return personal({"matchedSegments": [{"id": s.id, "name": s.name} for s in segments]})
+
+    async def visitor_campaigns(request: Request) -> Response:
+        try:
+            visitor, account = visitor_query(request)
+        except ProtocolError as problem:
+            return error(400, str(problem))
+        config = campaigns()
+        events = await run_in_threadpool(visitor_events, visitor, account)
+        shown = campaigns_to_show(config, events)
+        return personal(
+            {"campaigns": [{"name": c.name, "zone": c.zone, "text": c.text, "link": c.link} for c in shown]}
+        )
 
     async def collect(request: Request) -> Response:
         try:
@@ -78,7 +128,14 @@ def create_app(store: EventStore, dist: Path) -> Starlette:
             events = parse_events(body)
         except ProtocolError as problem:
             return error(400, str(problem))
-        stored = store.add(events)
+        try:
+            stored = await run_in_threadpool(store.add, events)
+        except StoreBusy:
+            return JSONResponse(
+                {"error": "the event store is busy: retry after the Retry-After delay"},
+                status_code=503,
+                headers={"Retry-After": str(BUSY_RETRY_AFTER)},
+            )
         return JSONResponse({"stored": stored, "duplicates": len(events) - stored})
 
     async def list_events(request: Request) -> Response:
@@ -92,6 +149,8 @@ def create_app(store: EventStore, dist: Path) -> Starlette:
     routes = [
         Route("/collect", collect, methods=["POST"]),
         Route("/api/events", list_events, methods=["GET"]),
+        Route("/api/visitor", visitor_segments, methods=["GET"]),
+        Route("/api/campaigns", visitor_campaigns, methods=["GET"]),
         Route("/api/{rest:path}", not_found),
         Mount(LEGACY_PREFIX, app=assets),
         Mount("/", app=assets),

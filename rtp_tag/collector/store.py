@@ -38,12 +38,22 @@ _COLUMNS = (
 _COLUMN_LIST = ", ".join(f'"{column}"' for column in _COLUMNS)
 
 
+BUSY_TIMEOUT = 1.0
+"""Seconds a write waits for another holder of the database before giving up."""
+
+
+class StoreBusy(RuntimeError):
+    """The database is locked by someone else: the client should retry later."""
+
+
 class EventStore:
     """The events table; safe to share between the server's threads."""
 
     def __init__(self, path: str | Path) -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(
+            str(path), check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT
+        )
         self._db.row_factory = sqlite3.Row
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -64,7 +74,10 @@ class EventStore:
         marks = ", ".join("?" for _ in _COLUMNS)
         with self._lock:
             before = self._db.total_changes
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as problem:
+                raise StoreBusy(str(problem)) from None
             try:
                 self._db.executemany(f"INSERT OR IGNORE INTO events ({_COLUMN_LIST}) VALUES ({marks})", rows)
                 self._db.execute("COMMIT")
