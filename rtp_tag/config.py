@@ -42,13 +42,16 @@ def resolve_config(settings: LoaderSettings, warn: Callable[[str], None]) -> Tag
     """Pick each setting from its strongest source; warn about the ones that are unusable."""
     script = urljoin(settings.page_url, settings.script_url)
     base = _origin(script) + "/"
+    unusable: list[str] = []
     for name, candidate in (("data-endpoint", settings.endpoint_attribute), ("rtp.p", settings.pod)):
-        if candidate:
+        if candidate and candidate.strip():
             resolved = urljoin(settings.page_url, candidate.strip())
-            if urlsplit(resolved).scheme in ("http", "https"):
+            if urlsplit(resolved).scheme in ("http", "https") and urlsplit(resolved).netloc:
                 base = resolved if resolved.endswith("/") else resolved + "/"
                 break
-            warn(f"{name} {candidate!r} is not an http(s) URL; sending to {base}")
+            unusable.append(f"{name} {candidate!r}")
+    for source in unusable:  # named after the loop, so the warning says where events do go
+        warn(f"{source} is not an http(s) URL; sending to {base}")
     account = ""
     aid = parse_qs(urlsplit(script).query).get("aid", [""])[0]
     for candidate in (settings.account_attribute, settings.account, aid):
@@ -59,7 +62,7 @@ def resolve_config(settings: LoaderSettings, warn: Callable[[str], None]) -> Tag
     if settings.session_timeout_attribute:
         try:
             minutes = float(settings.session_timeout_attribute)
-            if minutes <= 0:
+            if not 0 < minutes < float("inf"):  # also refuses nan
                 raise ValueError
             timeout = minutes * 60
         except ValueError:

@@ -66,6 +66,11 @@ class Courier:
         self._in_flight = False
         self._wake_at: float | None = None
 
+    def retry_now(self) -> None:
+        """The browser is back ``online``: end our backoffs and send at once."""
+        self._outbox.expedite(self._clock())
+        self.flush()
+
     def flush(self) -> None:
         """Send what is due now; when nothing is, arrange to wake when something will be."""
         now = self._clock()
@@ -100,11 +105,12 @@ class Courier:
             self._outbox.acknowledge(batch, now)
             self._outbox.expedite(now)  # the collector is reachable: stop backing off
         elif is_retryable(reply.status):
-            if reply.retry_after is not None and reply.status in (429, 503):
-                delay = min(max(reply.retry_after, 0.0), RETRY_AFTER_CAP)
+            told = reply.retry_after is not None and reply.status in (429, 503)
+            if told:
+                delay = min(max(reply.retry_after or 0.0, 0.0), RETRY_AFTER_CAP)
             else:
                 delay = backoff_delay(self._outbox.attempts(batch.event_ids[0]), self._rng)
-            self._outbox.retry_later(batch.event_ids, now + delay, now)
+            self._outbox.retry_later(batch.event_ids, now + delay, now, told=told)
         elif len(batch.event_ids) > 1:
             self._outbox.retry_later(batch.event_ids, now, now, solo=True)
         else:

@@ -99,24 +99,27 @@ class Outbox:
         state["dropped"] = max(0, state["dropped"] - batch.dropped)
         self._save(state, now)
 
-    def retry_later(self, event_ids: tuple[str, ...], at: float, now: float, *, solo: bool = False) -> None:
+    def retry_later(
+        self, event_ids: tuple[str, ...], at: float, now: float, *, solo: bool = False, told: bool = False
+    ) -> None:
         """Make these events due again at ``at``; ``solo`` sends each alone next time,
-        so one invalid event cannot sink the others of its batch."""
+        so one invalid event cannot sink the others of its batch. ``told`` marks a wait
+        the collector asked for (``Retry-After``): it is kept, where a backoff of our own
+        is cut short by signs of recovery (a 2xx, ``online``, a new page)."""
         state = self._load(self._key)
         for entry in state["entries"]:
             if entry["event"]["event_id"] in event_ids:
                 entry["attempts"] += 1
                 entry["next_at"] = at
+                entry["told"] = told
                 if solo:
                     entry["solo"] = True
         self._save(state, now)
 
     def expedite(self, now: float) -> None:
-        """Make every waiting event due now: the collector has just shown it is back."""
+        """End our own backoffs (not the collector's ``Retry-After``): it is reachable again."""
         state = self._load(self._key)
-        if any(entry["next_at"] > now for entry in state["entries"]):
-            for entry in state["entries"]:
-                entry["next_at"] = min(entry["next_at"], now)
+        if _expedite(state["entries"], now):
             self._save(state, now)
 
     def discard(self, event_ids: tuple[str, ...], now: float) -> None:
@@ -166,8 +169,9 @@ class Outbox:
         adopted = False
         for key in self._foreign_keys():
             other = self._load(key)
-            if other["alive_until"] >= now:
+            if other["alive_until"] > now:  # next_due wakes us at alive_until: adopt then
                 continue
+            _expedite(other["entries"], now)  # a new page is a new chance: retry at once
             state["entries"].extend(other["entries"])
             state["dropped"] += other["dropped"]
             self._storage.remove(key)
@@ -198,3 +202,13 @@ class Outbox:
             return
         state["alive_until"] = now + LEASE_SECONDS
         self._storage.set(self._key, json.dumps(state, separators=(",", ":")))
+
+
+def _expedite(entries: list[dict[str, Any]], now: float) -> bool:
+    """Make entries waiting on a backoff of ours due now; say whether any changed."""
+    changed = False
+    for entry in entries:
+        if entry["next_at"] > now and not entry.get("told"):
+            entry["next_at"] = now
+            changed = True
+    return changed

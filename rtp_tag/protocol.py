@@ -16,6 +16,8 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_URL_LENGTH = 2048
 MAX_ID_LENGTH = 64
 MAX_ACCOUNT_LENGTH = 128
+MAX_SAFE_INTEGER = 2**53
+"""JavaScript's largest exact integer: bounds numbers (and refuses NaN and infinity)."""
 
 EVENT_TYPES = ("event", "view")
 REQUIRED_FIELDS = ("type", "values", "event_id", "session_id", "visitor_id", "url", "ts")
@@ -75,10 +77,10 @@ def check_event(event: object) -> dict[str, Any]:
     for field, limit in OPTIONAL_TEXT_FIELDS.items():
         _check_text(event, field, limit, required=False)
     ts = event["ts"]
-    if isinstance(ts, bool) or not isinstance(ts, (int, float)) or ts < 0:
+    if isinstance(ts, bool) or not isinstance(ts, (int, float)) or not 0 <= ts < MAX_SAFE_INTEGER:
         raise ProtocolError("ts must be a timestamp in milliseconds since the epoch")
     dropped = event.get("dropped", 0)
-    if isinstance(dropped, bool) or not isinstance(dropped, int) or dropped < 0:
+    if isinstance(dropped, bool) or not isinstance(dropped, int) or not 0 <= dropped < MAX_SAFE_INTEGER:
         raise ProtocolError("dropped must be a whole number of events, 0 or more")
     return dict(event)
 
