@@ -107,8 +107,10 @@ class Tag:
 
     def set_account(self, args: Sequence[object], context: CallContext) -> None:
         account = args[0] if args else None
-        if not isinstance(account, str) or not account.strip():
-            raise CallError(f"rtp('setAccount', id): id must be a non-empty string, not {describe(account)}")
+        if not isinstance(account, str):
+            raise CallError(f"rtp('setAccount', id): id must be a string, not {describe(account)}")
+        if not account.strip():
+            raise CallError("rtp('setAccount', id): id is an empty string: give the account id")
         if len(account) > MAX_ACCOUNT_LENGTH:
             raise CallError(f"rtp('setAccount', id): id is longer than {MAX_ACCOUNT_LENGTH} characters")
         self.account = account.strip()

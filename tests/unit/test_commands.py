@@ -236,9 +236,9 @@ def test_set_account_applies_to_later_sends():
 @pytest.mark.parametrize(
     "args, message",
     [
-        ((), "id must be a non-empty string, not null"),
-        ((7,), "id must be a non-empty string, not a number"),
-        (("  ",), "id must be a non-empty string"),
+        ((), "id must be a string, not null"),
+        ((7,), "id must be a string, not a number"),
+        (("  ",), "id is an empty string: give the account id"),
         (("a" * (MAX_ACCOUNT_LENGTH + 1),), f"longer than {MAX_ACCOUNT_LENGTH} characters"),
     ],
 )
