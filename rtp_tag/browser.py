@@ -22,6 +22,7 @@ from .commands import CallContext, Tag
 from .config import LoaderSettings, resolve_config
 from .delivery import Courier, Reply, parse_retry_after
 from .outbox import Outbox
+from .personalization import Personalizer
 from .session import SessionLedger, visitor_id
 from .storage import GuardedStorage
 
@@ -149,6 +150,41 @@ def _text(value: Any) -> str | None:
     return None if value is None or value is jsnull else str(value)
 
 
+class _DocumentPage:
+    """Personalization's view of the page: GET JSON from the collector, write a zone."""
+
+    async def get_json(self, url: str) -> tuple[int, Any]:
+        init = to_js(
+            {"method": "GET", "credentials": "omit", "mode": "cors", "cache": "no-store"},
+            dict_converter=js.Object.fromEntries,
+        )  # no custom headers: a simple request, no CORS preflight
+        if hasattr(js, "AbortSignal") and hasattr(js.AbortSignal, "timeout"):
+            init.signal = js.AbortSignal.timeout(REQUEST_TIMEOUT_MS)
+        try:
+            response = await js.fetch(url, init)
+            body = str(await response.text())
+        except Exception as error:
+            return 0, {"error": str(error)}
+        try:
+            return int(response.status), json.loads(body)
+        except ValueError:
+            return int(response.status), None
+
+    def show_in_zone(self, zone_id: str, text: str, link: str | None) -> bool:
+        zone = js.document.getElementById(zone_id)
+        if zone is None or zone is jsnull:
+            return False
+        if link is not None:
+            anchor = js.document.createElement("a")
+            anchor.textContent = text
+            anchor.href = link
+            if str(anchor.protocol) in ("http:", "https:"):  # the browser's own reading of the link
+                zone.replaceChildren(anchor)
+                return True
+        zone.textContent = text  # text, never HTML
+        return True
+
+
 def _schedule(delay: float, callback: Callable[[], None]) -> object:
     return asyncio.get_event_loop().call_later(delay, callback)
 
@@ -199,8 +235,11 @@ def start(raw_settings: Any) -> _Handover:
         courier=courier,
         console=console,
         new_id=_new_id,
+        personalization=Personalizer(
+            config.api_url, _DocumentPage(), console, undelivered=lambda: len(outbox), clock=time.time
+        ),
     )
-    js.addEventListener("online", create_proxy(lambda _event: courier.flush()))
+    js.addEventListener("online", create_proxy(lambda _event: courier.retry_now()))
     js.addEventListener("pagehide", create_proxy(lambda _event: outbox.release()))
     js.addEventListener("pageshow", create_proxy(lambda event: courier.flush() if event.persisted else None))
     courier.flush()  # what earlier pages left undelivered goes first

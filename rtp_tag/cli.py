@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     serve.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default ./{DEFAULT_DB})")
     serve.add_argument("--dist", default="dist", help="the built tag (default ./dist)")
+    serve.add_argument(
+        "--campaigns", metavar="FILE", help="segments and campaigns (TOML), reread when it changes"
+    )
     args = parser.parse_args(argv)
     if args.command == "build":
         from .build import main as build_main
@@ -35,9 +38,15 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from .collector.campaigns import CampaignConfigError
     from .collector.server import run
 
-    return run(host=args.host, port=args.port, db=Path(args.db), dist=dist)
+    campaigns = Path(args.campaigns) if args.campaigns else None
+    try:
+        return run(host=args.host, port=args.port, db=Path(args.db), dist=dist, campaigns=campaigns)
+    except CampaignConfigError as problem:
+        print(f"rtp-tag: {problem}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 from pathlib import Path
 
 import uvicorn
 
 from .app import create_app
+from .campaigns import EMPTY_CONFIG, CampaignFile
 from .store import EventStore
 
 
@@ -20,9 +22,11 @@ class _AnnouncingServer(uvicorn.Server):
             print(f"rtp-tag serving on http://{host}:{port}/ (tag: /rtp.js, demo: /demo/)", flush=True)
 
 
-def run(host: str, port: int, db: Path, dist: Path) -> int:
+def run(host: str, port: int, db: Path, dist: Path, campaigns: Path | None = None) -> int:
+    """Serve until stopped; a malformed ``campaigns`` file raises CampaignConfigError first."""
+    campaign_file = CampaignFile(campaigns, _report) if campaigns is not None else None
     store = EventStore(db)
-    app = create_app(store, dist)
+    app = create_app(store, dist, campaign_file.current if campaign_file else lambda: EMPTY_CONFIG)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
     server = _AnnouncingServer(config)
     try:
@@ -30,3 +34,7 @@ def run(host: str, port: int, db: Path, dist: Path) -> int:
     finally:
         store.close()
     return 0 if server.started else 1
+
+
+def _report(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
