@@ -115,17 +115,25 @@ def to_plain(value: Any, console: _Console, depth: int = 0) -> Any:
     return Foreign(f"a {name}")
 
 
-def _poster(url: str) -> Callable[[str], Any]:
-    headers = to_js({"Content-Type": "text/plain;charset=UTF-8"}, dict_converter=js.Object.fromEntries)
+def _request_init(**options: Any) -> Any:
+    """``fetch`` options as a JavaScript object, with a timeout: a hung request must
+    not hold up retries (or, for personalization, the page's zones)."""
+    init = to_js(options, dict_converter=js.Object.fromEntries)
+    if hasattr(js, "AbortSignal") and hasattr(js.AbortSignal, "timeout"):
+        init.signal = js.AbortSignal.timeout(REQUEST_TIMEOUT_MS)
+    return init
 
+
+def _poster(url: str) -> Callable[[str], Any]:
     def post(body: str) -> Any:
-        init = to_js(
-            {"method": "POST", "body": body, "keepalive": True, "credentials": "omit", "mode": "cors"},
-            dict_converter=js.Object.fromEntries,
+        init = _request_init(
+            method="POST",
+            body=body,
+            keepalive=True,  # the request outlives the page
+            credentials="omit",
+            mode="cors",
+            headers={"Content-Type": "text/plain;charset=UTF-8"},  # a simple request: no preflight
         )
-        init.headers = headers
-        if hasattr(js, "AbortSignal") and hasattr(js.AbortSignal, "timeout"):
-            init.signal = js.AbortSignal.timeout(REQUEST_TIMEOUT_MS)  # a hung request must not block retries
         return _reply(js.fetch(url, init))  # the request starts here, synchronously
 
     return post
@@ -154,12 +162,8 @@ class _DocumentPage:
     """Personalization's view of the page: GET JSON from the collector, write a zone."""
 
     async def get_json(self, url: str) -> tuple[int, Any]:
-        init = to_js(
-            {"method": "GET", "credentials": "omit", "mode": "cors", "cache": "no-store"},
-            dict_converter=js.Object.fromEntries,
-        )  # no custom headers: a simple request, no CORS preflight
-        if hasattr(js, "AbortSignal") and hasattr(js.AbortSignal, "timeout"):
-            init.signal = js.AbortSignal.timeout(REQUEST_TIMEOUT_MS)
+        # No custom headers: a simple request, no CORS preflight.
+        init = _request_init(method="GET", credentials="omit", mode="cors", cache="no-store")
         try:
             response = await js.fetch(url, init)
             body = str(await response.text())
