@@ -189,6 +189,20 @@ class _DocumentPage:
         return True
 
 
+def _opened_by_another_tab() -> bool:
+    """Whether this is the first page of a tab that ``window.open`` (or a link with an
+    opener) created: its sessionStorage is a copy of the opener's. A reload or a later
+    page of that tab is not (the navigation type or the history length says so)."""
+    try:
+        opener = js.window.opener
+        if opener is None or opener is jsnull or int(js.history.length) != 1:
+            return False
+        entries = js.performance.getEntriesByType("navigation")
+        return int(entries.length) == 0 or str(entries[0].type) == "navigate"
+    except Exception:
+        return False  # a cross-origin opener or an old browser: keep the stored session
+
+
 def _schedule(delay: float, callback: Callable[[], None]) -> object:
     return asyncio.get_event_loop().call_later(delay, callback)
 
@@ -233,7 +247,9 @@ def start(raw_settings: Any) -> _Handover:
     )
     tag = Tag(
         config=config,
-        ledger=SessionLedger(session_storage, _new_id, config.session_timeout),
+        ledger=SessionLedger(
+            session_storage, _new_id, config.session_timeout, copied_from_opener=_opened_by_another_tab()
+        ),
         visitor_id=visitor_id(local_storage, _new_id),
         outbox=outbox,
         courier=courier,

@@ -54,6 +54,14 @@ def check_value(value: object, where: str = "customData.value") -> str:
         raise ProtocolError(
             f"{where} is {len(value)} characters long; at most {MAX_VALUE_LENGTH} are allowed"
         )
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ProtocolError(
+                f"{where} holds half of a surrogate pair (was it cut inside an emoji?): "
+                "send whole characters"
+            ) from None
     return value
 
 

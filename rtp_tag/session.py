@@ -33,10 +33,17 @@ class SessionLedger:
         storage: Storage,
         new_id: Callable[[], str],
         timeout: float = DEFAULT_SESSION_TIMEOUT,
+        *,
+        copied_from_opener: bool = False,
     ) -> None:
+        """``copied_from_opener``: this tab was opened by another, and browsers give
+        such a tab a copy of the opener's sessionStorage. It is a new tab, so a new
+        session: sharing the copied id with separate ledgers would count values twice."""
         self._storage = storage
         self._new_id = new_id
         self._timeout = timeout
+        if copied_from_opener:
+            storage.remove(SESSION_KEY)
 
     def touch(self, now: float) -> str:
         """Record activity at ``now`` and return the id of the (possibly new) session."""

@@ -156,3 +156,12 @@ def test_storage_filling_up_mid_page_does_not_count_a_sent_value_again():
     primary.full = True
     assert sessions.count_new(["MyEvent", "Other"], T0 + 1) == (first, ("Other",))
     assert sessions.count_new(["Other"], T0 + 2) == (first, ())
+
+
+def test_a_tab_opened_by_another_starts_its_own_session_from_the_copied_storage():
+    storage = MemoryStorage()
+    opener = SessionLedger(storage, iter(["s1", "s2"]).__next__)
+    assert opener.count_new(["download"], 0.0) == ("s1", ("download",))
+    copy = MemoryStorage(storage.items)  # what the browser gives the new tab
+    opened = SessionLedger(copy, iter(["s2"]).__next__, copied_from_opener=True)
+    assert opened.count_new(["download"], 1.0) == ("s2", ("download",))

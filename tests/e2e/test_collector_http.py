@@ -1,0 +1,272 @@
+"""The collector over real HTTP (issue 2): a real ``rtp-tag serve`` process, no browser.
+
+Bad bodies are refused with a JSON error and leave the store untouched, a resent
+``event_id`` is stored once, the read API has its documented shape, and the built
+tag is served with the types and CORS headers a page on another origin needs.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rtp_tag.protocol import MAX_BODY_BYTES, MAX_ID_LENGTH, MAX_VALUE_LENGTH, MAX_VALUES_PER_CALL
+from rtp_tag.pytest_plugin import Collector
+
+OTHER_ORIGIN = "http://site.example"
+
+
+def event(**overrides: Any) -> dict[str, Any]:
+    """A valid event as the tag sends it; ``overrides`` replace or (with None) remove fields."""
+    data: dict[str, Any] = {
+        "type": "event",
+        "values": ["MyEvent"],
+        "event_id": uuid.uuid4().hex,
+        "session_id": "s" * 32,
+        "visitor_id": "v" * 32,
+        "account": "ACME-1",
+        "url": "https://site.example/whitepaper",
+        "referrer": "https://site.example/",
+        "ts": int(time.time() * 1000),
+    }
+    data.update(overrides)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def fetch(collector: Collector, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    """GET ``path``; return the status, the headers (lower-case names) and the body."""
+    request = urllib.request.Request(collector.url + path.lstrip("/"), headers=headers)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+
+
+def manifest(collector: Collector) -> dict[str, Any]:
+    return json.loads((collector.dist / "manifest.json").read_text())
+
+
+# ---- storing ---------------------------------------------------------------------
+
+
+def test_a_valid_event_is_stored_and_listed_with_the_documented_fields(rtp_server):
+    sent = event(values=["MyEvent", "download - example whitepaper"])
+    status, answer = rtp_server.post(json.dumps(sent))
+    assert (status, answer) == (200, {"stored": 1, "duplicates": 0})
+
+    listing = rtp_server.get("api/events")
+    assert list(listing) == ["events"]
+    [row] = listing["events"]
+    for field in ("type", "values", "session_id", "visitor_id", "event_id", "account", "url"):
+        assert row[field] == sent[field], field
+    assert isinstance(row["received_at"], (int, float))
+    assert abs(row["received_at"] - time.time()) < 300
+
+
+def test_an_array_of_events_is_stored_in_order_newest_last(rtp_server):
+    first, second = event(values=["first"]), event(type="view", values=[], url="https://site.example/2")
+    status, answer = rtp_server.post(json.dumps([first, second]))
+    assert (status, answer) == (200, {"stored": 2, "duplicates": 0})
+    third = event(values=["third"])
+    assert rtp_server.post(json.dumps(third))[0] == 200
+
+    rows = rtp_server.events()
+    assert [row["event_id"] for row in rows] == [first["event_id"], second["event_id"], third["event_id"]]
+    assert rows[1]["type"] == "view" and rows[1]["values"] == []  # views carry no values
+
+
+def test_a_repeated_event_id_is_stored_once(rtp_server):
+    sent = event()
+    assert rtp_server.post(json.dumps(sent)) == (200, {"stored": 1, "duplicates": 0})
+    assert rtp_server.post(json.dumps(sent)) == (200, {"stored": 0, "duplicates": 1})
+    # The same id twice in one body, next to a new event: only the new one is stored.
+    fresh = event(values=["fresh"])
+    assert rtp_server.post(json.dumps([sent, fresh, sent])) == (200, {"stored": 1, "duplicates": 2})
+    assert [row["event_id"] for row in rtp_server.events()] == [sent["event_id"], fresh["event_id"]]
+
+
+def test_events_can_be_listed_for_one_visitor(rtp_server):
+    mine, theirs = event(visitor_id="me" * 8), event(visitor_id="them" * 4)
+    assert rtp_server.post(json.dumps([mine, theirs]))[0] == 200
+    assert [row["event_id"] for row in rtp_server.events(visitor_id="me" * 8)] == [mine["event_id"]]
+
+
+# ---- refusing --------------------------------------------------------------------
+
+BAD_BODIES: dict[str, bytes] = {
+    "empty body": b"",
+    "not JSON": b"rtp('send', 'event', 'x')",
+    "not UTF-8": b'{"type": "event", "values": ["\xff"]}',
+    "a JSON number": b"42",
+    "a JSON string": b'"MyEvent"',
+    "null": b"null",
+    "an empty array": b"[]",
+    "an array holding a number": b"[1]",
+    "an event missing its event_id": json.dumps(event(event_id=None)).encode(),
+    "an event missing its values": json.dumps(event(values=None)).encode(),
+    "an unknown type": json.dumps(event(type="purchase")).encode(),
+    f"more than {MAX_VALUES_PER_CALL} values": json.dumps(
+        event(values=[f"v{i}" for i in range(MAX_VALUES_PER_CALL + 1)])
+    ).encode(),
+    "no values": json.dumps(event(values=[])).encode(),
+    "values as a bare string": json.dumps(event(values="MyEvent")).encode(),
+    "an empty value": json.dumps(event(values=[""])).encode(),
+    "a non-string value": json.dumps(event(values=["ok", 5])).encode(),
+    "a nested object value": json.dumps(event(values=[{"value": "x"}])).encode(),
+    "a value too long": json.dumps(event(values=["x" * (MAX_VALUE_LENGTH + 1)])).encode(),
+    "a view with values": json.dumps(event(type="view", values=["x"])).encode(),
+    "an empty session_id": json.dumps(event(session_id="")).encode(),
+    "an over-long visitor_id": json.dumps(event(visitor_id="v" * (MAX_ID_LENGTH + 1))).encode(),
+    "a numeric url": json.dumps(event(url=5)).encode(),
+    "a negative ts": json.dumps(event(ts=-1)).encode(),
+    "a string ts": json.dumps(event(ts="now")).encode(),
+    "a NaN ts": json.dumps(event(ts=float("nan"))).encode(),
+    "an infinite ts": json.dumps(event(ts=float("inf"))).encode(),
+    "a ts too large to store": json.dumps(event(ts=10**30)).encode(),
+    "a dropped count too large to store": json.dumps(event(dropped=10**30)).encode(),
+    "JSON nested too deeply": b"[" * 30_000 + b"]" * 30_000,
+    "a lone surrogate escape in a value": json.dumps(event(values=["\ud800"])).encode(),
+    "a lone surrogate escape in the url": json.dumps(event(url="https://site.example/\udfff")).encode(),
+    "a good event beside a bad one": json.dumps([event(values=["good"]), event(values=[""])]).encode(),
+}
+
+
+@pytest.mark.parametrize("body", BAD_BODIES.values(), ids=BAD_BODIES.keys())
+def test_a_bad_body_is_refused_with_a_json_400_and_nothing_is_stored(rtp_server, body):
+    status, answer = rtp_server.post(body)
+    assert status == 400
+    assert set(answer) == {"error"} and isinstance(answer["error"], str) and answer["error"]
+    assert rtp_server.events() == []
+
+
+def test_after_refusing_bad_bodies_the_collector_still_stores_and_lists(rtp_server):
+    for body in BAD_BODIES.values():
+        rtp_server.post(body)
+    sent = event()
+    assert rtp_server.post(json.dumps(sent)) == (200, {"stored": 1, "duplicates": 0})
+    assert [row["event_id"] for row in rtp_server.events()] == [sent["event_id"]]
+
+
+def test_a_body_over_64_kib_is_refused_with_a_json_413_and_nothing_is_stored(rtp_server):
+    # Valid events, only too many of them: the size alone is the reason.
+    events = [event(values=["x" * MAX_VALUE_LENGTH]) for _ in range(MAX_BODY_BYTES // MAX_VALUE_LENGTH)]
+    body = json.dumps(events).encode()
+    assert len(body) > MAX_BODY_BYTES
+    status, answer = rtp_server.post(body)
+    assert status == 413
+    assert set(answer) == {"error"} and answer["error"]
+    assert rtp_server.events() == []
+
+
+def test_a_chunked_body_over_64_kib_is_refused_while_streaming(rtp_server):
+    """Without a Content-Length the limit is enforced on the bytes as they arrive."""
+    chunk = json.dumps(event()).encode() + b","
+    chunks = [b"["] + [chunk] * (MAX_BODY_BYTES // len(chunk) + 1) + [json.dumps(event()).encode() + b"]"]
+    connection = http.client.HTTPConnection("127.0.0.1", rtp_server.port, timeout=30)
+    try:
+        connection.request(
+            "POST", "/collect", body=iter(chunks), encode_chunked=True,
+            headers={"Content-Type": "text/plain;charset=UTF-8", "Transfer-Encoding": "chunked"},
+        )
+        response = connection.getresponse()
+        status, answer = response.status, json.loads(response.read())
+    finally:
+        connection.close()
+    assert status == 413
+    assert set(answer) == {"error"} and answer["error"]
+    assert rtp_server.events() == []
+
+
+def test_a_body_of_exactly_64_kib_is_accepted(rtp_server):
+    sent = event()
+    body = json.dumps(sent)
+    body += " " * (MAX_BODY_BYTES - len(body))  # JSON allows trailing whitespace
+    assert len(body.encode()) == MAX_BODY_BYTES
+    assert rtp_server.post(body) == (200, {"stored": 1, "duplicates": 0})
+
+
+def test_unknown_api_paths_answer_a_json_404(rtp_server):
+    request = urllib.request.Request(rtp_server.url + "api/nothing-here")
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(request, timeout=30)
+    assert raised.value.code == 404
+    assert "error" in json.load(raised.value)
+
+
+# ---- CORS for pages of other origins -----------------------------------------------
+
+
+def test_a_cross_origin_text_plain_post_is_answered_with_allow_origin(rtp_server):
+    """A ``text/plain`` POST is a "simple" request: the browser sends no preflight,
+    and reads the answer only if it allows the page's origin."""
+    request = urllib.request.Request(
+        rtp_server.url + "collect", data=json.dumps(event()).encode(), method="POST",
+        headers={"Content-Type": "text/plain;charset=UTF-8", "Origin": OTHER_ORIGIN},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+        assert response.headers["Access-Control-Allow-Origin"] in ("*", OTHER_ORIGIN)
+    assert len(rtp_server.events()) == 1
+
+
+# ---- assets ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", ["/", "/rtp-api/v1/"], ids=["root", "legacy alias"])
+def test_the_tag_and_runtime_are_served_with_their_types_and_allow_origin(rtp_server, prefix):
+    expected = {
+        "rtp.js": "text/javascript",
+        "pyodide.mjs": "text/javascript",
+        "pyodide.asm.mjs": "text/javascript",
+        "pyodide.asm.wasm": "application/wasm",
+    }
+    for name, kind in expected.items():
+        status, headers, body = fetch(rtp_server, prefix + name, Origin=OTHER_ORIGIN)
+        assert status == 200, name
+        assert headers["content-type"].split(";")[0].strip() == kind, name
+        assert headers.get("access-control-allow-origin") in ("*", OTHER_ORIGIN), name
+        assert body, name
+
+
+def test_the_legacy_path_serves_the_same_tag_as_the_root(rtp_server):
+    assert fetch(rtp_server, "/rtp-api/v1/rtp.js")[2] == fetch(rtp_server, "/rtp.js")[2]
+    assert fetch(rtp_server, "/rtp-api/v1/rtp.js?aid=ACME-1")[2] == fetch(rtp_server, "/rtp.js")[2]
+
+
+def test_every_asset_in_the_manifest_is_served_whole_with_allow_origin(rtp_server):
+    listed = manifest(rtp_server)
+    assert "rtp.js" in listed
+    for name in listed:
+        status, headers, body = fetch(rtp_server, name, Origin=OTHER_ORIGIN)
+        assert status == 200, name
+        assert headers.get("access-control-allow-origin") in ("*", OTHER_ORIGIN), name
+        assert len(body) == (rtp_server.dist / name).stat().st_size, name
+
+
+def test_the_demo_site_is_served_with_the_reference_download_button(rtp_server):
+    status, headers, body = fetch(rtp_server, "/demo/")
+    assert status == 200
+    assert headers["content-type"].startswith("text/html")
+    page = body.decode()
+    assert "rtp.js" in page
+    assert "onclick=\"rtp('send', 'event', {value :'download - example whitepaper'})\"" in page
+
+
+def test_serve_without_a_built_tag_says_how_to_build(tmp_path: Path):
+    empty = tmp_path / "dist"
+    empty.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "rtp_tag.cli", "serve", "--port", "0", "--dist", str(empty),
+         "--db", str(tmp_path / "db.sqlite3")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "build" in (result.stdout + result.stderr)
