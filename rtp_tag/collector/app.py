@@ -15,9 +15,9 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 
 from ..protocol import MAX_ACCOUNT_LENGTH, MAX_BODY_BYTES, MAX_ID_LENGTH, ProtocolError, check_event
+from .assets import Assets
 from .campaigns import EMPTY_CONFIG, CampaignConfig
 from .segments import campaigns_to_show, events_of_account, matched_segments
 from .store import EventStore, StoreBusy
@@ -57,8 +57,14 @@ def parse_events(body: bytes) -> list[dict[str, Any]]:
     """A JSON event or array of events, each checked by the tag's own rules."""
     try:
         payload = json.loads(body.decode("utf-8"))
+    except RecursionError:
+        raise ProtocolError("the body's JSON is nested too deeply: send flat event objects") from None
     except (UnicodeDecodeError, ValueError) as problem:
         raise ProtocolError(f"the body is not valid JSON: {problem}") from None
+    try:  # a lone surrogate escape ("\\ud800") is valid JSON but not storable or listable text
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ProtocolError("the body holds a lone UTF-16 surrogate escape: send valid Unicode text") from None
     if isinstance(payload, dict):
         payload = [payload]
     if not isinstance(payload, list) or not payload:
@@ -145,7 +151,7 @@ def create_app(
     async def not_found(request: Request) -> Response:
         return error(404, f"no API at {request.url.path}")
 
-    assets = StaticFiles(directory=dist, html=True)
+    assets = Assets(dist)
     routes = [
         Route("/collect", collect, methods=["POST"]),
         Route("/api/events", list_events, methods=["GET"]),
