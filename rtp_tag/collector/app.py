@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import mimetypes
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,6 @@ from .assets import Assets
 from .campaigns import EMPTY_CONFIG, CampaignConfig
 from .segments import campaigns_to_show, events_of_account, matched_segments
 from .store import EventStore, StoreBusy
-
-mimetypes.add_type("application/wasm", ".wasm")
-mimetypes.add_type("text/javascript", ".mjs")
-mimetypes.add_type("text/javascript", ".js")
 
 BUSY_RETRY_AFTER = 2
 """Seconds a client is told to wait (``Retry-After``) while the store is busy."""
@@ -103,26 +98,34 @@ def create_app(
     def visitor_events(visitor: str, account: str | None) -> list[Mapping[str, Any]]:
         return events_of_account(store.events(visitor_id=visitor), account)
 
-    async def visitor_segments(request: Request) -> Response:
+    async def about_visitor(
+        request: Request, answer: Callable[[CampaignConfig, list[Mapping[str, Any]]], dict[str, Any]]
+    ) -> Response:
         try:
             visitor, account = visitor_query(request)
         except ProtocolError as problem:
             return error(400, str(problem))
         config = campaigns()
         events = await run_in_threadpool(visitor_events, visitor, account)
-        segments = matched_segments(config, events)
-        return personal({"matchedSegments": [{"id": s.id, "name": s.name} for s in segments]})
+        return personal(answer(config, events))
+
+    async def visitor_segments(request: Request) -> Response:
+        return await about_visitor(
+            request,
+            lambda config, events: {
+                "matchedSegments": [{"id": s.id, "name": s.name} for s in matched_segments(config, events)]
+            },
+        )
 
     async def visitor_campaigns(request: Request) -> Response:
-        try:
-            visitor, account = visitor_query(request)
-        except ProtocolError as problem:
-            return error(400, str(problem))
-        config = campaigns()
-        events = await run_in_threadpool(visitor_events, visitor, account)
-        shown = campaigns_to_show(config, events)
-        return personal(
-            {"campaigns": [{"name": c.name, "zone": c.zone, "text": c.text, "link": c.link} for c in shown]}
+        return await about_visitor(
+            request,
+            lambda config, events: {
+                "campaigns": [
+                    {"name": c.name, "zone": c.zone, "text": c.text, "link": c.link}
+                    for c in campaigns_to_show(config, events)
+                ]
+            },
         )
 
     async def collect(request: Request) -> Response:
