@@ -1,5 +1,7 @@
 import asyncio
 import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 
 from rtp_tag.delivery import (
@@ -117,7 +119,14 @@ def replies(*sequence):
 
 
 def run(scenario):
-    asyncio.run(scenario())
+    """Run a scenario on a loop of its own. When e2e tests share the process,
+    Playwright's sync API keeps a loop running in this thread, so the scenario gets a
+    thread of its own (Pyodide, which has no threads, never has that case)."""
+    if sys.platform == "emscripten" or asyncio._get_running_loop() is None:
+        asyncio.run(scenario())
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, scenario()).result()
 
 
 def test_a_2xx_acknowledges_the_event_and_nothing_more_is_sent():
