@@ -280,7 +280,7 @@ def build(out: Path = ROOT / "dist", runtime: Path = ROOT / "node_modules" / "py
     key = runtime_key({name: {"integrity": integrity(assets[name])} for name in SHIPPED_RUNTIME})
     settings = json.dumps({
         "package": package_name, "integrity": integrity(package),
-        "runtime": f"rt-{key}/", "wasm": f"rt-{key}/pyodide.asm.wasm",
+        "runtime": f"rt-{key}/",
         "lock": {"info": lock["info"], "packages": {}},
         "snapshot": True, "preload": preloaded_modules(),
     })

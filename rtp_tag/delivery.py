@@ -73,10 +73,9 @@ class Courier:
 
     def flush(self) -> None:
         """Send what is due now; when nothing is, arrange to wake when something will be."""
-        now = self._clock()
-        self._outbox.heartbeat(now)
         if self._in_flight:
             return  # the reply's settlement flushes again
+        now = self._clock()
         batch = self._outbox.take(now)
         if batch is None:
             self._wake_for(self._outbox.next_due(now), now)
@@ -127,7 +126,11 @@ class Courier:
         self._schedule(max(0.0, due - now), self._on_wake)
 
     def _on_wake(self) -> None:
+        """Every write of the outbox renews this tab's lease, and a request in flight
+        ends (by its timeout at the latest) within the lease; while events wait out a
+        backoff with no write, these wake-ups (every HEARTBEAT_SECONDS) renew it."""
         self._wake_at = None
+        self._outbox.heartbeat(self._clock())
         self.flush()
 
 

@@ -232,24 +232,17 @@
     });
   }
 
-  function withOption(options, name, value) {
-    var copy = {};
-    Object.keys(options).forEach(function (key) { copy[key] = options[key]; });
-    copy[name] = value;
-    return copy;
-  }
-
   /* The runtime, restored from a snapshot when one is kept; ``state.make`` tells
    * whether this page should make one. */
   function startRuntime(module, options, saved, state) {
     if (saved) {
-      return module.loadPyodide(withOption(options, "_loadSnapshot", saved)).catch(function () {
+      return module.loadPyodide(Object.assign({}, options, {_loadSnapshot: saved})).catch(function () {
         dropSnapshots(null);
         return module.loadPyodide(options);
       });
     }
     state.make = canSnapshot();
-    return module.loadPyodide(state.make ? withOption(options, "_makeSnapshot", true) : options);
+    return module.loadPyodide(state.make ? Object.assign({}, options, {_makeSnapshot: true}) : options);
   }
 
   /* Pyodide 314 waits forever, rather than failing, when its wasm cannot be fetched
@@ -263,9 +256,9 @@
       "); rtp() calls are kept and will be sent from a later page");
   }
 
-  function watchBoot() {
-    var wasm = BUILD.wasm || "pyodide.asm.wasm";
-    fetch(base + wasm, {method: "HEAD"}).then(function (response) {
+  function watchBoot(runtime) {
+    var wasm = runtime + "pyodide.asm.wasm"; /* the file Pyodide itself will fetch */
+    fetch(wasm, {method: "HEAD"}).then(function (response) {
       if (!response.ok) fail(wasm + " answered HTTP " + response.status);
     }, function () { /* unreachable: the import below reports it */ });
     d.addEventListener("securitypolicyviolation", function (event) {
@@ -277,8 +270,8 @@
   }
 
   function boot() {
-    watchBoot();
     var runtime = base + (BUILD.runtime || ""); /* content-keyed: cached for a year */
+    watchBoot(runtime);
     var options = {indexURL: runtime};
     if (BUILD.lock) options.lockFileContents = BUILD.lock; /* no packages: no lock file to fetch */
     var packaged = fetchPackage();
