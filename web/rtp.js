@@ -175,11 +175,14 @@
   }
 
   /* A memory snapshot (the private _makeSnapshot/_loadSnapshot API of the pinned
-   * Pyodide): the first page boots normally, snapshots the interpreter with our modules
-   * imported, and keeps it in Cache Storage under this build's key; later pages restore
-   * it instead of starting Python afresh. Any failure means a normal boot. Kept raw
-   * (30 MB): gunzipping it took 200 ms of each later boot, reading it 40 ms. */
+   * Pyodide) of the interpreter with our page-free modules imported: made by a worker
+   * on a first visit (or by the page itself where workers are refused), kept in Cache
+   * Storage under this build's key, and restored by later pages instead of starting
+   * Python afresh. Any failure means a normal boot. Kept sparse, not compressed: about
+   * two thirds of its 30 MB are zero pages, and gunzipping cost 200 ms of each boot. */
   var SNAPSHOTS = "rtp-tag-snapshots";
+  var CHUNK = 65536;
+  var SPARSE = 0x72747031; /* "rtp1": a header of 32-bit words, then the non-zero chunks */
 
   function snapshotKey() {
     return base + (BUILD.runtime || "") + "snapshot/" + BUILD.package;
@@ -193,6 +196,36 @@
     }
   }
 
+  /* [SPARSE, size, count, chunk numbers...] then those chunks, in order. */
+  function packSnapshot(memory) {
+    var numbers = [], parts = [];
+    for (var start = 0; start < memory.length; start += CHUNK) {
+      var chunk = memory.subarray(start, Math.min(start + CHUNK, memory.length));
+      for (var i = 0; i < chunk.length; i++) {
+        if (chunk[i]) {
+          numbers.push(start / CHUNK);
+          parts.push(chunk);
+          break;
+        }
+      }
+    }
+    return new Blob([new Uint32Array([SPARSE, memory.length, numbers.length].concat(numbers))].concat(parts));
+  }
+
+  function unpackSnapshot(buffer) {
+    var head = new Uint32Array(buffer, 0, Math.min(3, buffer.byteLength >> 2));
+    if (head.length < 3 || head[0] !== SPARSE) return null;
+    var numbers = new Uint32Array(buffer, 12, head[2]);
+    var memory = new Uint8Array(head[1]);
+    var offset = 12 + 4 * head[2];
+    for (var i = 0; i < numbers.length; i++) {
+      var start = numbers[i] * CHUNK, length = Math.min(CHUNK, memory.length - start);
+      memory.set(new Uint8Array(buffer, offset, length), start);
+      offset += length;
+    }
+    return memory;
+  }
+
   function readSnapshot() {
     if (!canSnapshot()) return Promise.resolve(null);
     return caches.open(SNAPSHOTS).then(function (cache) {
@@ -200,7 +233,7 @@
     }).then(function (found) {
       return found ? found.arrayBuffer() : null;
     }).then(function (buffer) {
-      return buffer ? new Uint8Array(buffer) : null;
+      return buffer ? unpackSnapshot(buffer) : null;
     }).catch(function () { return null; });
   }
 
@@ -213,17 +246,13 @@
     }).catch(function () { /* nothing to drop */ });
   }
 
-  function keepSnapshot(pyodide) {
-    var memory;
-    try {
-      memory = pyodide.makeMemorySnapshot();
-    } catch (error) {
-      return; /* not serializable: later pages boot normally */
-    }
+  /* Kept when the page is idle: writing 30 MB must not hold up the page's own work. */
+  function keepSnapshot(memory) {
+    if (!memory || !canSnapshot()) return;
     var idle = w.requestIdleCallback || function (callback) { setTimeout(callback, 1000); };
     idle(function () {
       try {
-        var body = new Response(memory);
+        var body = new Response(packSnapshot(memory));
         memory = null;
         caches.open(SNAPSHOTS).then(function (cache) {
           return cache.put(snapshotKey(), body);
@@ -232,17 +261,76 @@
     });
   }
 
-  /* The runtime, restored from a snapshot when one is kept; ``state.make`` tells
-   * whether this page should make one. */
-  function startRuntime(module, options, saved, state) {
-    if (saved) {
-      return module.loadPyodide(Object.assign({}, options, {_loadSnapshot: saved})).catch(function () {
-        dropSnapshots(null);
-        return module.loadPyodide(options);
-      });
+  function makeSnapshot(pyodide) {
+    try {
+      return pyodide.makeMemorySnapshot();
+    } catch (error) {
+      return null; /* not serializable: later pages boot normally */
     }
-    state.make = canSnapshot();
-    return module.loadPyodide(state.make ? Object.assign({}, options, {_makeSnapshot: true}) : options);
+  }
+
+  /* A first visit starts Python in a Worker, off the page's main thread, and restores
+   * the snapshot it hands back: the page then sees one short task instead of seconds
+   * of blocking. The worker imports our package's page-free modules, as a page does
+   * before its own snapshot. Rejects (and the page boots Python itself) where workers
+   * are unavailable, e.g. a Content-Security-Policy without ``worker-src blob:``. */
+  function bootWorker() { /* runs in the worker, from its source text */
+    onmessage = function (event) {
+      var job = event.data;
+      import(job.options.indexURL + "pyodide.mjs").then(function (module) {
+        return module.loadPyodide(Object.assign(job.options, {_makeSnapshot: true}));
+      }).then(function (pyodide) {
+        pyodide.unpackArchive(job.package, "zip", {extractDir: "/home/pyodide/rtp"});
+        pyodide.runPython("import sys\nsys.path.insert(0, '/home/pyodide/rtp')");
+        if (job.preload.length) pyodide.runPython("import " + job.preload.join(", "));
+        var memory = pyodide.makeMemorySnapshot();
+        postMessage({memory: memory}, [memory.buffer]);
+      }).catch(function (error) {
+        postMessage({error: String(error && error.message || error)});
+      });
+    };
+  }
+
+  function snapshotFromWorker(options, packaged) {
+    return packaged.then(function (buffer) {
+      return new Promise(function (resolve, reject) {
+        var url = URL.createObjectURL(new Blob(["(" + bootWorker + ")();"], {type: "text/javascript"}));
+        var worker = new Worker(url, {type: "module"});
+        var done = function (error, memory) {
+          worker.terminate();
+          URL.revokeObjectURL(url);
+          if (error) reject(new Error(error)); else resolve(memory);
+        };
+        worker.onmessage = function (event) { done(event.data.error, event.data.memory); };
+        worker.onerror = function () { done("the boot worker failed"); };
+        worker.postMessage({options: options, package: buffer.slice(0), preload: BUILD.preload || []});
+      });
+    });
+  }
+
+  /* The runtime, restored from the snapshot kept by an earlier page or else from one
+   * a worker makes now; while that snapshot is read or made, loadPyodide fetches the
+   * runtime files. Without either, Python starts here. ``state.keep`` is set to the
+   * snapshot this page should keep, or to true when it must make one itself. */
+  function startRuntime(module, options, kept, packaged, state) {
+    var memory = kept.then(function (saved) {
+      if (saved) return saved;
+      if (!BUILD.snapshot || !w.Worker || !w.Blob) throw new Error("no worker");
+      return snapshotFromWorker(options, packaged).then(function (made) {
+        state.keep = made;
+        return made;
+      });
+    });
+    memory.catch(function () { /* loadPyodide rejects too, later: handled below */ });
+    return module.loadPyodide(Object.assign({}, options, {_loadSnapshot: memory})).catch(function () {
+      kept.then(function (saved) { if (saved) dropSnapshots(null); }); /* it did not restore */
+      return startHere(module, options, state);
+    });
+  }
+
+  function startHere(module, options, state) {
+    state.keep = canSnapshot();
+    return module.loadPyodide(state.keep ? Object.assign({}, options, {_makeSnapshot: true}) : options);
   }
 
   /* Pyodide 314 waits forever, rather than failing, when its wasm cannot be fetched
@@ -275,11 +363,12 @@
     var options = {indexURL: runtime};
     if (BUILD.lock) options.lockFileContents = BUILD.lock; /* no packages: no lock file to fetch */
     var packaged = fetchPackage();
-    var state = {make: false};
-    Promise.all([import(runtime + "pyodide.mjs"), readSnapshot()]).then(function (loaded) {
-      return startRuntime(loaded[0], options, loaded[1], state);
+    var state = {keep: null};
+    import(runtime + "pyodide.mjs").then(function (module) {
+      return startRuntime(module, options, kept, packaged, state);
     }).then(function (pyodide) {
-      return loadPackage(pyodide, packaged, state.make ? function () { keepSnapshot(pyodide); } : null);
+      if (state.keep !== true) return loadPackage(pyodide, packaged, null);
+      return loadPackage(pyodide, packaged, function () { state.keep = makeSnapshot(pyodide); });
     }).then(function (browser) {
       tag = browser.start(settings());
       failed = false;
@@ -288,11 +377,14 @@
       tag.call_many(calls);
       rtp.loaded = true;
       d.dispatchEvent(new Event("rtp:ready"));
+      keepSnapshot(state.keep);
+      state.keep = null;
     }).catch(function (error) {
       fail(error && error.message || String(error));
     });
   }
 
+  var kept = readSnapshot(); /* read from now on: it overlaps the page's own loading */
   if (d.readyState === "complete") setTimeout(boot, 0);
   else w.addEventListener("load", function () { setTimeout(boot, 0); });
 })(window, document);

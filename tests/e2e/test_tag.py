@@ -640,6 +640,35 @@ def test_rtp_is_defined_at_once_and_loaded_with_rtp_ready_when_booted(page, rtp_
     assert page.evaluate("rtp.loaded") is True
 
 
+SNAPSHOT_KEPT = """async () => (await (await caches.open("rtp-tag-snapshots")).keys()).length === 1"""
+
+
+def test_a_first_page_starts_python_in_a_worker_and_later_pages_restore_the_kept_snapshot(
+    page, rtp_server, rtp_pages, rtp_console
+):
+    """Issue 5: Python's start-up (seconds of main-thread work) runs in a worker on a
+    first visit; the page restores the worker's memory snapshot, keeps it, and the
+    visit's later pages restore that with no worker at all."""
+    button = '<button id="go" data-rtp-event="{value}">Go</button>'
+    workers: list[str] = []
+    page.on("worker", lambda worker: workers.append(worker.url))
+    page.goto(rtp_pages.add("first.html", html(body=button.format(value="first page"))))
+    ready(page)
+    assert [url.split(":")[0] for url in workers] == ["blob"]
+    page.click("#go")
+    arrive(rtp_server, "first page")
+    page.wait_for_function(SNAPSHOT_KEPT, timeout=BOOT_MS)
+
+    page.goto(rtp_pages.add("later.html", html(body=button.format(value="later page"))))
+    ready(page)  # the tag starts a worker only before it is ready, so none came
+    assert len(workers) == 1
+    page.click("#go")
+    events = arrive(rtp_server, "later page")
+    assert [event["values"] for event in events] == [["first page"], ["later page"]]
+    assert len({event["session_id"] for event in events}) == 1
+    assert [line for line in rtp_console if "rtp:" in line or line.startswith("pageerror")] == []
+
+
 # ---- hostile environments ------------------------------------------------------------
 
 
