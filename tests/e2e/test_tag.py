@@ -699,11 +699,18 @@ def test_in_a_sandboxed_iframe_without_storage_the_tag_works_and_warns_once(
     assert [line for line in rtp_console if line.startswith("pageerror")] == []
 
 
+@pytest.mark.parametrize("workers", ["blob workers allowed", "no worker-src"])
 def test_under_a_strict_content_security_policy_a_declarative_button_works(
-    page, rtp_server, rtp_pages, rtp_console
+    page, rtp_server, rtp_pages, rtp_console, workers
 ):
+    """The README's policy, and the same without ``worker-src blob:``: the browser then
+    refuses the boot worker and the tag starts Python on the page itself."""
     collector_origin = rtp_server.url.rstrip("/")
     policy = f"script-src 'self' {collector_origin} 'wasm-unsafe-eval'; connect-src {collector_origin}"
+    if workers == "blob workers allowed":
+        policy += "; worker-src blob:"
+    started: list[str] = []
+    page.on("worker", lambda worker: started.append(worker.url))
     rtp_pages.add(
         "strict.js",
         "document.addEventListener('rtp:ready', function () {\n"
@@ -721,6 +728,8 @@ def test_under_a_strict_content_security_policy_a_declarative_button_works(
     events = arrive(rtp_server, "strict download")
     assert [event["values"] for event in events] == [["from the page script"], ["strict download"]]
     assert rtp_messages(rtp_console, "error") == []
+    if workers == "blob workers allowed":
+        assert len(started) == 1  # Python started off the main thread
 
 
 def test_when_local_storage_is_full_the_tag_works_in_memory_and_warns_once(
