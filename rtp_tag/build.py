@@ -7,8 +7,9 @@ modules Pyodide's bootstrap and our package import (transitively), and no lock f
 ``rt-KEY/``, a content-keyed path that the collector maps to these files, so it can
 be cached for a year; each asset also gets precompressed ``.gz`` (and ``.br`` when
 the ``brotli`` module is installed) siblings for the collector to serve. The standard
-library ships as bytecode, compiled by the runtime itself under Node.js. Figures of
-each choice: bench/README.md."""
+library ships as bytecode, compiled by the runtime itself under Node.js, with line
+numbers but no column ranges (a quarter fewer bytes). Figures of each choice:
+bench/README.md."""
 
 from __future__ import annotations
 
@@ -43,6 +44,14 @@ BOOTSTRAP_MODULES = (
 )
 """What Pyodide's own start-up imports (its Python side, and the codecs looked up by name:
 cp437 is how zipfile reads the names in our package)."""
+NEVER_IMPORTED = {
+    "_pydatetime": "datetime's fallback, imported only when the built-in _datetime is missing",
+    "_py_abc": "abc's fallback, imported only when the built-in _abc is missing",
+    "_threading_local": "threading's fallback, imported only when _thread._local is missing",
+    "platform": "uuid imports it only when sys.platform is not emscripten (nor win32, darwin, wasi)",
+}
+"""Modules the import walk reaches but that never run in the pinned runtime: left out
+(the bytecode compiler checks that the built-ins they stand in for are there)."""
 COMPRESSIBLE = (".js", ".mjs", ".wasm", ".zip", ".json", ".html", ".css")
 RUNTIME_DIR = re.compile(r"^rt-([0-9a-f]{12})/([^/]+)$")
 """``rt-KEY/NAME``: the runtime file NAME of the build whose runtime key is KEY."""
@@ -60,15 +69,15 @@ def integrity(data: bytes) -> str:
 
 
 def browser_package() -> bytes:
-    """A zip of the browser-side modules, byte-for-byte reproducible."""
+    """A zip of the browser-side modules, byte-for-byte reproducible; stored, as the
+    HTTP compression of the whole beats per-file deflate (by a third here)."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         for path in sorted(PACKAGE.rglob("*.py")):
             relative = path.relative_to(PACKAGE)
             if relative.parts[0] in SERVER_ONLY:
                 continue
             info = zipfile.ZipInfo(f"rtp_tag/{relative.as_posix()}", date_time=(2020, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, path.read_bytes())
     return buffer.getvalue()
 
@@ -83,9 +92,10 @@ _SKIPPED_BLOCK = re.compile(
 bodies, ``if __name__ == "__main__":`` and Windows-only branches."""
 
 
-def imported_names(source: str, module: str, is_package: bool) -> set[str]:
+def imported_names(source: str, module: str, is_package: bool, functions: bool = False) -> set[str]:
     """The modules ``source`` imports when it is imported: imports at module level and
-    in its ``try``/``if`` blocks, not those a function makes when (if ever) it runs.
+    in its ``try``/``if`` blocks, not those a function makes when (if ever) it runs,
+    unless ``functions`` (our own package: its functions do run in the browser).
     A ``from X import name`` counts ``X.name`` too, in case it is a submodule."""
     found: set[str] = set()
     skipped: list[int] = []  # indents of the enclosing skipped blocks
@@ -97,7 +107,7 @@ def imported_names(source: str, module: str, is_package: bool) -> set[str]:
         indent = len(line) - len(text)
         while skipped and indent <= skipped[-1]:
             skipped.pop()
-        if _SKIPPED_BLOCK.match(text):
+        if _SKIPPED_BLOCK.match(text) and not (functions and re.match(r"(?:async\s+)?def\s", text)):
             skipped.append(indent)
             continue
         match = _IMPORT.match(text)
@@ -130,9 +140,10 @@ def imported_names(source: str, module: str, is_package: bool) -> set[str]:
     return found
 
 
-def trimmed_stdlib(stdlib: bytes, seeds: Iterable[str]) -> bytes:
-    """``python_stdlib.zip`` holding only the modules reachable from ``seeds``, stored
-    uncompressed: the HTTP compression of the whole then beats per-file deflate."""
+def trimmed_stdlib(stdlib: bytes, seeds: Iterable[str], never: Iterable[str] = ()) -> bytes:
+    """``python_stdlib.zip`` holding only the modules reachable from ``seeds`` (less
+    ``never``), stored uncompressed: the HTTP compression of the whole then beats
+    per-file deflate."""
     archive = zipfile.ZipFile(io.BytesIO(stdlib))
     names = set(archive.namelist())
 
@@ -146,7 +157,7 @@ def trimmed_stdlib(stdlib: bytes, seeds: Iterable[str]) -> bytes:
 
     keep: set[str] = set()
     pending = list(seeds)
-    seen: set[str] = set()
+    seen: set[str] = set(never)
     while pending:
         module = pending.pop()
         if module in seen:
@@ -170,7 +181,7 @@ def trimmed_stdlib(stdlib: bytes, seeds: Iterable[str]) -> bytes:
 
 
 def package_imports() -> set[str]:
-    """The modules our browser package imports."""
+    """The modules our browser package imports, in its functions too."""
     found: set[str] = set()
     for path in PACKAGE.rglob("*.py"):
         relative = path.relative_to(PACKAGE)
@@ -178,14 +189,16 @@ def package_imports() -> set[str]:
             continue
         module = ".".join(("rtp_tag", *relative.with_suffix("").parts))
         is_package = path.name == "__init__.py"
-        found.update(imported_names(path.read_text(), module.removesuffix(".__init__"), is_package))
+        found.update(imported_names(path.read_text(), module.removesuffix(".__init__"), is_package, functions=True))
     return {name for name in found if not name.startswith("rtp_tag")}
 
 
 _COMPILER = """
 import {loadPyodide} from %(runtime)s;
 import fs from "node:fs";
-const pyodide = await loadPyodide();
+// Line numbers but no column ranges in the bytecode: a quarter fewer bytes (brotli); only
+// the ^^^^ markers under a traceback's lines are lost.
+const pyodide = await loadPyodide({env: {PYTHONNODEBUGRANGES: "1"}});
 pyodide.FS.writeFile("/tmp/in.zip", fs.readFileSync(%(source)s));
 pyodide.runPython(%(python)s);
 fs.writeFileSync(%(target)s, pyodide.FS.readFile("/tmp/out.zip"));
@@ -193,6 +206,8 @@ fs.writeFileSync(%(target)s, pyodide.FS.readFile("/tmp/out.zip"));
 _COMPILE = """
 import importlib.util, io, zipfile
 from importlib._bootstrap_external import _code_to_hash_pyc
+import _abc, _datetime, _thread  # what build.NEVER_IMPORTED relies on
+_thread._local
 source = zipfile.ZipFile("/tmp/in.zip")
 with zipfile.ZipFile("/tmp/out.zip", "w", zipfile.ZIP_STORED) as out:
     for info in source.infolist():
@@ -268,10 +283,12 @@ def build(out: Path = ROOT / "dist", runtime: Path = ROOT / "node_modules" / "py
     out.mkdir(parents=True)
     assets: dict[str, bytes] = {name: (runtime / name).read_bytes() for name in SHIPPED_RUNTIME}
     lock = json.loads((runtime / "pyodide-lock.json").read_text())
-    stdlib = trimmed_stdlib(assets["python_stdlib.zip"], (*BOOTSTRAP_MODULES, *package_imports()))
+    seeds = (*BOOTSTRAP_MODULES, *package_imports())
+    stdlib = trimmed_stdlib(assets["python_stdlib.zip"], seeds, never=NEVER_IMPORTED)
     compiled = compiled_stdlib(stdlib, runtime)
     if compiled is None:
         print("note: Node.js could not compile the standard library to bytecode; shipping its sources (slower boot)")
+        stdlib = trimmed_stdlib(assets["python_stdlib.zip"], seeds)  # unchecked: keep the fallbacks
     assets["python_stdlib.zip"] = compiled or stdlib
     package = browser_package()
     package_name = f"rtp_tag-{hashlib.sha256(package).hexdigest()[:12]}.zip"

@@ -271,9 +271,10 @@
 
   /* A first visit starts Python in a Worker, off the page's main thread, and restores
    * the snapshot it hands back: the page then sees one short task instead of seconds
-   * of blocking. The worker imports our package's page-free modules, as a page does
-   * before its own snapshot. Rejects (and the page boots Python itself) where workers
-   * are unavailable, e.g. a Content-Security-Policy without ``worker-src blob:``. */
+   * of blocking. The worker imports the whole tag, rtp_tag.browser included: Pyodide
+   * records how its ``js`` module was reached and binds it to the page's window when
+   * the page restores. Rejects (and the page boots Python itself) where workers are
+   * unavailable, e.g. a Content-Security-Policy without ``worker-src blob:``. */
   function bootWorker() { /* runs in the worker, from its source text */
     onmessage = function (event) {
       var job = event.data;
@@ -281,8 +282,7 @@
         return module.loadPyodide(Object.assign(job.options, {_makeSnapshot: true}));
       }).then(function (pyodide) {
         pyodide.unpackArchive(job.package, "zip", {extractDir: "/home/pyodide/rtp"});
-        pyodide.runPython("import sys\nsys.path.insert(0, '/home/pyodide/rtp')");
-        if (job.preload.length) pyodide.runPython("import " + job.preload.join(", "));
+        pyodide.runPython("import sys\nsys.path.insert(0, '/home/pyodide/rtp')\nimport rtp_tag.browser");
         var memory = pyodide.makeMemorySnapshot();
         postMessage({memory: memory}, [memory.buffer]);
       }).catch(function (error) {
@@ -303,7 +303,7 @@
         };
         worker.onmessage = function (event) { done(event.data.error, event.data.memory); };
         worker.onerror = function () { done("the boot worker failed"); };
-        worker.postMessage({options: options, package: buffer.slice(0), preload: BUILD.preload || []});
+        worker.postMessage({options: options, package: buffer.slice(0)});
       });
     });
   }
