@@ -155,13 +155,17 @@
     return packaged;
   }
 
-  /* ``preloaded``, when given, is called once the modules that need no page are imported. */
+  /* The tag's Python package, imported. A snapshot made by the boot worker holds it
+   * already; otherwise it is unpacked from ``packaged`` and imported here, and
+   * ``preloaded``, when given, is called once the modules that need no page are. */
   function loadPackage(pyodide, packaged, preloaded) {
+    /* reseeded: every page restored from one snapshot would replay the same sequence */
+    if (pyodide.runPython("import random, sys\nrandom.seed()\n'rtp_tag.browser' in sys.modules")) {
+      return Promise.resolve(pyodide.pyimport("rtp_tag.browser"));
+    }
     return packaged.then(function (buffer) {
       pyodide.unpackArchive(buffer, "zip", {extractDir: "/home/pyodide/rtp"});
-      /* reseeded: every page restored from one snapshot would replay the same sequence */
-      pyodide.runPython("import random, sys\nrandom.seed()\n" +
-        "if '/home/pyodide/rtp' not in sys.path: sys.path.insert(0, '/home/pyodide/rtp')");
+      pyodide.runPython("import sys\nif '/home/pyodide/rtp' not in sys.path: sys.path.insert(0, '/home/pyodide/rtp')");
       if (preloaded && BUILD.preload) {
         pyodide.runPython("import " + BUILD.preload.join(", "));
         preloaded();
