@@ -317,7 +317,9 @@
    * runtime files. Without either, Python starts here. ``state.keep`` is set to the
    * snapshot this page should keep, or to true when it must make one itself. */
   function startRuntime(module, options, kept, packaged, state) {
+    var restoring = false;
     var memory = kept.then(function (saved) {
+      restoring = !!saved;
       if (saved) return saved;
       if (!BUILD.snapshot || !w.Worker || !w.Blob) throw new Error("no worker");
       return snapshotFromWorker(options, packaged).then(function (made) {
@@ -326,8 +328,15 @@
       });
     });
     memory.catch(function () { /* loadPyodide rejects too, later: handled below */ });
-    return module.loadPyodide(Object.assign({}, options, {_loadSnapshot: memory})).catch(function () {
-      kept.then(function (saved) { if (saved) dropSnapshots(null); }); /* it did not restore */
+    /* loadPyodide keeps its options for the page's life: handed over once, the 30 MB
+     * snapshot can be collected as soon as it is restored */
+    var once = {then: function (resolve, reject) {
+      var taken = memory;
+      memory = null;
+      taken.then(resolve, reject);
+    }};
+    return module.loadPyodide(Object.assign({}, options, {_loadSnapshot: once})).catch(function () {
+      if (restoring) dropSnapshots(null); /* it did not restore */
       return startHere(module, options, state);
     });
   }
@@ -368,6 +377,8 @@
     if (BUILD.lock) options.lockFileContents = BUILD.lock; /* no packages: no lock file to fetch */
     var packaged = fetchPackage();
     var state = {keep: null};
+    var kept = keptSnapshot;
+    keptSnapshot = null; /* from here on only the boot holds it */
     import(runtime + "pyodide.mjs").then(function (module) {
       return startRuntime(module, options, kept, packaged, state);
     }).then(function (pyodide) {
@@ -388,7 +399,7 @@
     });
   }
 
-  var kept = readSnapshot(); /* read from now on: it overlaps the page's own loading */
+  var keptSnapshot = readSnapshot(); /* read from now on: it overlaps the page's own loading */
   if (d.readyState === "complete") setTimeout(boot, 0);
   else w.addEventListener("load", function () { setTimeout(boot, 0); });
 })(window, document);

@@ -669,6 +669,35 @@ def test_a_first_page_starts_python_in_a_worker_and_later_pages_restore_the_kept
     assert [line for line in rtp_console if "rtp:" in line or line.startswith("pageerror")] == []
 
 
+CORRUPT_SNAPSHOT = """async () => {
+  const cache = await caches.open("rtp-tag-snapshots");
+  const [key] = await cache.keys();
+  const header = new Uint32Array([0x72747031, 1 << 20, 0]);  /* a valid sparse file of 1 MiB of zeros */
+  await cache.put(key, new Response(header));
+}"""
+
+
+def test_a_kept_snapshot_that_does_not_restore_is_dropped_and_the_page_starts_python_itself(
+    page, rtp_server, rtp_pages, rtp_console
+):
+    button = '<button id="go" data-rtp-event="{value}">Go</button>'
+    page.goto(rtp_pages.add("first.html", html(body=button.format(value="first page"))))
+    ready(page)
+    page.wait_for_function(SNAPSHOT_KEPT, timeout=BOOT_MS)
+    page.evaluate(CORRUPT_SNAPSHOT)  # what a browser's storage or a bug might leave
+    page.goto(rtp_pages.add("later.html", html(body=button.format(value="later page"))))
+    ready(page)
+    page.click("#go")
+    arrive(rtp_server, "later page")
+    replaced = """async () => {
+      const cache = await caches.open("rtp-tag-snapshots");
+      const kept = await cache.keys();
+      return kept.length === 1 && (await (await cache.match(kept[0])).arrayBuffer()).byteLength > 12;
+    }"""
+    page.wait_for_function(replaced, timeout=BOOT_MS)  # the page kept a good one instead
+    assert [line for line in rtp_console if "rtp:" in line or line.startswith("pageerror")] == []
+
+
 # ---- hostile environments ------------------------------------------------------------
 
 
