@@ -255,7 +255,7 @@ def measure(playwright: Any, name: str, runs: int, site: StaticSite, tag: TagSer
             for kind, prefix in (("tag", tag.origin + "/"), ("bare", site.origin + "/bare/")):
                 context = browser.new_context()
                 first = visit(context, f"{site.origin}/{kind}.html", prefix, click=kind == "tag")
-                warm = visit(context, f"{site.origin}/{kind}2.html", prefix)
+                warm = visit(context, f"{site.origin}/{kind}2.html", prefix, click=kind == "tag")
                 context.close()
                 add(f"{kind}.ready", first["ready"])
                 add(f"{kind}.warm", warm["ready"])
@@ -263,6 +263,7 @@ def measure(playwright: Any, name: str, runs: int, site: StaticSite, tag: TagSer
                 add(f"{kind}.blocking", first["blocking"])
                 add(f"{kind}.warm_blocking", warm["blocking"])
                 add(f"{kind}.click", first.get("click"))
+                add(f"{kind}.warm_click", warm.get("click"))
             print(f"  {name} run {run + 1}/{runs}: tag ready {series['tag.ready'][-1]:.0f} ms, "
                   f"bare {series['bare.ready'][-1]:.0f} ms", file=sys.stderr, flush=True)
     finally:
@@ -279,6 +280,7 @@ TARGETS = (
     ("warm_blocking", "long tasks before ready, warm cache", "ms", "bare.warm_blocking", None, False),
     ("load", "page load event", "ms", "notag.load", 1.10, False),
     ("click", "click to request start", "ms", None, 16.0, True),
+    ("warm_click", "click to request start, warm cache", "ms", None, 16.0, True),
 )
 
 
