@@ -179,11 +179,12 @@
   }
 
   /* A memory snapshot (the private _makeSnapshot/_loadSnapshot API of the pinned
-   * Pyodide) of the interpreter with our page-free modules imported: made by a worker
-   * on a first visit (or by the page itself where workers are refused), kept in Cache
-   * Storage under this build's key, and restored by later pages instead of starting
-   * Python afresh. Any failure means a normal boot. Kept sparse, not compressed: about
-   * two thirds of its 30 MB are zero pages, and gunzipping cost 200 ms of each boot. */
+   * Pyodide) of the interpreter with our modules imported: all of them when a worker
+   * made it on a first visit, those that need no page when the page made it itself
+   * (where workers are refused). Kept in Cache Storage under this build's key, and
+   * restored by later pages instead of starting Python afresh. Any failure means a
+   * normal boot. Kept sparse, not compressed: about two thirds of its 30 MB are zero
+   * pages, and gunzipping cost 200 ms of each boot. */
   var SNAPSHOTS = "rtp-tag-snapshots";
   var CHUNK = 65536;
   var SPARSE = 0x72747031; /* "rtp1": a header of 32-bit words, then the non-zero chunks */

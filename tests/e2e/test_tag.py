@@ -761,6 +761,26 @@ def test_under_a_strict_content_security_policy_a_declarative_button_works(
         assert len(started) == 1  # Python started off the main thread
 
 
+@pytest.mark.parametrize("workers", ["blob workers allowed", "no worker-src"])
+def test_a_policy_without_wasm_unsafe_eval_gets_one_clear_error_and_the_page_keeps_working(
+    page, rtp_server, rtp_pages, rtp_console, workers
+):
+    """Pyodide waits forever when the policy refuses WebAssembly, in the page and in
+    the boot worker alike: the tag says why, at once, rather than hanging."""
+    collector_origin = rtp_server.url.rstrip("/")
+    policy = f"script-src 'self' {collector_origin}; connect-src {collector_origin}"
+    if workers == "blob workers allowed":
+        policy += "; worker-src blob:"
+    url = rtp_pages.add("strict.html", html(body='<button id="go" data-rtp-event="kept">Go</button>'),
+                        headers={"Content-Security-Policy": policy})
+    expected = "rtp: the tag could not start (the page's Content-Security-Policy blocks WebAssembly"
+    with page.expect_console_message(lambda m: m.text.startswith(expected), timeout=BOOT_MS // 2):
+        page.goto(url)  # well within the 60 s watchdog, whose message differs
+    page.click("#go")  # rtp() still takes calls, kept for a later page
+    assert page.evaluate("typeof rtp") == "function"
+    assert len(rtp_messages(rtp_console, "error")) == 1
+
+
 def test_when_local_storage_is_full_the_tag_works_in_memory_and_warns_once(
     page, rtp_server, rtp_pages, rtp_console
 ):
