@@ -72,15 +72,18 @@ def integrity(data: bytes) -> str:
     return "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode()
 
 
+def browser_sources() -> list[Path]:
+    """Our package's modules that go to the browser (all but SERVER_ONLY), sorted."""
+    return [path for path in sorted(PACKAGE.rglob("*.py")) if path.relative_to(PACKAGE).parts[0] not in SERVER_ONLY]
+
+
 def browser_package() -> bytes:
     """A zip of the browser-side modules, byte-for-byte reproducible; stored, as the
     HTTP compression of the whole beats per-file deflate (by a third here)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        for path in sorted(PACKAGE.rglob("*.py")):
+        for path in browser_sources():
             relative = path.relative_to(PACKAGE)
-            if relative.parts[0] in SERVER_ONLY:
-                continue
             info = zipfile.ZipInfo(f"rtp_tag/{relative.as_posix()}", date_time=(2020, 1, 1, 0, 0, 0))
             archive.writestr(info, path.read_bytes())
     return buffer.getvalue()
@@ -187,10 +190,8 @@ def trimmed_stdlib(stdlib: bytes, seeds: Iterable[str], never: Iterable[str] = (
 def package_imports() -> set[str]:
     """The modules our browser package imports, in its functions too."""
     found: set[str] = set()
-    for path in PACKAGE.rglob("*.py"):
+    for path in browser_sources():
         relative = path.relative_to(PACKAGE)
-        if relative.parts[0] in SERVER_ONLY:
-            continue
         module = ".".join(("rtp_tag", *relative.with_suffix("").parts))
         is_package = path.name == "__init__.py"
         found.update(imported_names(path.read_text(), module.removesuffix(".__init__"), is_package, functions=True))
@@ -250,10 +251,10 @@ def compiled_stdlib(stdlib: bytes, runtime: Path) -> bytes | None:
 def preloaded_modules() -> list[str]:
     """Our modules that touch no page (no ``js``): imported before a memory snapshot."""
     modules = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        relative = path.relative_to(PACKAGE)
-        if relative.parts[0] in SERVER_ONLY or path.name == "__init__.py":
+    for path in browser_sources():
+        if path.name == "__init__.py":
             continue
+        relative = path.relative_to(PACKAGE)
         if not re.search(r"^\s*(import js|from js|from pyodide|import pyodide)\b", path.read_text(), re.M):
             modules.append(".".join(("rtp_tag", *relative.with_suffix("").parts)))
     return modules

@@ -11,9 +11,7 @@ from rtp_tag import build
 
 def _imports_by_ast() -> set[str]:
     found: set[str] = set()
-    for path in build.PACKAGE.rglob("*.py"):
-        if path.relative_to(build.PACKAGE).parts[0] in build.SERVER_ONLY:
-            continue
+    for path in build.browser_sources():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 found.update(alias.name for alias in node.names)
