@@ -641,6 +641,7 @@ def test_rtp_is_defined_at_once_and_loaded_with_rtp_ready_when_booted(page, rtp_
 
 
 SNAPSHOT_KEPT = """async () => (await (await caches.open("rtp-tag-snapshots")).keys()).length === 1"""
+GO = '<button id="go" data-rtp-event="{value}">Go</button>'
 
 
 def test_a_first_page_starts_python_in_a_worker_and_later_pages_restore_the_kept_snapshot(
@@ -649,17 +650,16 @@ def test_a_first_page_starts_python_in_a_worker_and_later_pages_restore_the_kept
     """Issue 5: Python's start-up (seconds of main-thread work) runs in a worker on a
     first visit; the page restores the worker's memory snapshot, keeps it, and the
     visit's later pages restore that with no worker at all."""
-    button = '<button id="go" data-rtp-event="{value}">Go</button>'
     workers: list[str] = []
     page.on("worker", lambda worker: workers.append(worker.url))
-    page.goto(rtp_pages.add("first.html", html(body=button.format(value="first page"))))
+    page.goto(rtp_pages.add("first.html", html(body=GO.format(value="first page"))))
     ready(page)
     assert [url.split(":")[0] for url in workers] == ["blob"]
     page.click("#go")
     arrive(rtp_server, "first page")
     page.wait_for_function(SNAPSHOT_KEPT, timeout=BOOT_MS)
 
-    page.goto(rtp_pages.add("later.html", html(body=button.format(value="later page"))))
+    page.goto(rtp_pages.add("later.html", html(body=GO.format(value="later page"))))
     ready(page)  # the tag starts a worker only before it is ready, so none came
     assert len(workers) == 1
     page.click("#go")
@@ -680,12 +680,11 @@ CORRUPT_SNAPSHOT = """async () => {
 def test_a_kept_snapshot_that_does_not_restore_is_dropped_and_the_page_starts_python_itself(
     page, rtp_server, rtp_pages, rtp_console
 ):
-    button = '<button id="go" data-rtp-event="{value}">Go</button>'
-    page.goto(rtp_pages.add("first.html", html(body=button.format(value="first page"))))
+    page.goto(rtp_pages.add("first.html", html(body=GO.format(value="first page"))))
     ready(page)
     page.wait_for_function(SNAPSHOT_KEPT, timeout=BOOT_MS)
     page.evaluate(CORRUPT_SNAPSHOT)  # what a browser's storage or a bug might leave
-    page.goto(rtp_pages.add("later.html", html(body=button.format(value="later page"))))
+    page.goto(rtp_pages.add("later.html", html(body=GO.format(value="later page"))))
     ready(page)
     page.click("#go")
     arrive(rtp_server, "later page")
@@ -728,16 +727,22 @@ def test_in_a_sandboxed_iframe_without_storage_the_tag_works_and_warns_once(
     assert [line for line in rtp_console if line.startswith("pageerror")] == []
 
 
+def content_security_policy(collector: Collector, workers: str, wasm: bool) -> str:
+    """The README's policy for the tag, less ``'wasm-unsafe-eval'`` unless ``wasm``, and
+    less ``worker-src blob:`` unless ``workers`` is "blob workers allowed"."""
+    origin = collector.url.rstrip("/")
+    script_src = f"'self' {origin}" + (" 'wasm-unsafe-eval'" if wasm else "")
+    policy = f"script-src {script_src}; connect-src {origin}"
+    return policy + ("; worker-src blob:" if workers == "blob workers allowed" else "")
+
+
 @pytest.mark.parametrize("workers", ["blob workers allowed", "no worker-src"])
 def test_under_a_strict_content_security_policy_a_declarative_button_works(
     page, rtp_server, rtp_pages, rtp_console, workers
 ):
     """The README's policy, and the same without ``worker-src blob:``: the browser then
     refuses the boot worker and the tag starts Python on the page itself."""
-    collector_origin = rtp_server.url.rstrip("/")
-    policy = f"script-src 'self' {collector_origin} 'wasm-unsafe-eval'; connect-src {collector_origin}"
-    if workers == "blob workers allowed":
-        policy += "; worker-src blob:"
+    policy = content_security_policy(rtp_server, workers, wasm=True)
     started: list[str] = []
     page.on("worker", lambda worker: started.append(worker.url))
     rtp_pages.add(
@@ -767,10 +772,7 @@ def test_a_policy_without_wasm_unsafe_eval_gets_one_clear_error_and_the_page_kee
 ):
     """Pyodide waits forever when the policy refuses WebAssembly, in the page and in
     the boot worker alike: the tag says why, at once, rather than hanging."""
-    collector_origin = rtp_server.url.rstrip("/")
-    policy = f"script-src 'self' {collector_origin}; connect-src {collector_origin}"
-    if workers == "blob workers allowed":
-        policy += "; worker-src blob:"
+    policy = content_security_policy(rtp_server, workers, wasm=False)
     url = rtp_pages.add("strict.html", html(body='<button id="go" data-rtp-event="kept">Go</button>'),
                         headers={"Content-Security-Policy": policy})
     expected = "rtp: the tag could not start (the page's Content-Security-Policy blocks WebAssembly"
