@@ -1,4 +1,8 @@
-"""The collector's HTTP routes: the built tag, ``/collect``, and the read API."""
+"""The collector's HTTP routes (one table, ``ROUTES``) and the app factory.
+
+Endpoints are plain async functions; what they share (the store, the campaigns in
+force) is on ``request.app.state``, set by ``create_app``.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +17,13 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from ..protocol import MAX_ACCOUNT_LENGTH, MAX_BODY_BYTES, MAX_ID_LENGTH, ProtocolError, check_event
 from .assets import Assets
 from .campaigns import EMPTY_CONFIG, CampaignConfig
 from .segments import campaigns_to_show, events_of_account, matched_segments
-from .store import EventStore, StoreBusy
+from .stores import Store, StoreBusy
 
 BUSY_RETRY_AFTER = 2
 """Seconds a client is told to wait (``Retry-After``) while the store is busy."""
@@ -89,81 +93,94 @@ def personal(data: dict[str, Any]) -> JSONResponse:
     return JSONResponse(data, headers={"Cache-Control": "no-store"})
 
 
+def _visitor_events(store: Store, visitor: str, account: str | None) -> list[Mapping[str, Any]]:
+    return events_of_account(store.events(visitor_id=visitor), account)
+
+
+async def _about_visitor(
+    request: Request, answer: Callable[[CampaignConfig, list[Mapping[str, Any]]], dict[str, Any]]
+) -> Response:
+    try:
+        visitor, account = visitor_query(request)
+    except ProtocolError as problem:
+        return error(400, str(problem))
+    state = request.app.state
+    config = state.campaigns()
+    events = await run_in_threadpool(_visitor_events, state.store, visitor, account)
+    return personal(answer(config, events))
+
+
+async def visitor_segments(request: Request) -> Response:
+    """``GET /api/visitor``: the segments the visitor is in now."""
+    return await _about_visitor(
+        request,
+        lambda config, events: {
+            "matchedSegments": [{"id": s.id, "name": s.name} for s in matched_segments(config, events)]
+        },
+    )
+
+
+async def visitor_campaigns(request: Request) -> Response:
+    """``GET /api/campaigns``: the campaigns to show the visitor now."""
+    return await _about_visitor(
+        request,
+        lambda config, events: {
+            "campaigns": [
+                {"name": c.name, "zone": c.zone, "text": c.text, "link": c.link}
+                for c in campaigns_to_show(config, events)
+            ]
+        },
+    )
+
+
+async def collect(request: Request) -> Response:
+    """``POST /collect``: store an event or an array of events, each once."""
+    try:
+        body = await read_body(request, MAX_BODY_BYTES)
+    except BodyTooLarge:
+        return error(413, f"the body is larger than {MAX_BODY_BYTES} bytes: send fewer events per request")
+    try:
+        events = parse_events(body)
+    except ProtocolError as problem:
+        return error(400, str(problem))
+    try:
+        stored = await run_in_threadpool(request.app.state.store.add, events)
+    except StoreBusy:
+        return JSONResponse(
+            {"error": "the event store is busy: retry after the Retry-After delay"},
+            status_code=503,
+            headers={"Retry-After": str(BUSY_RETRY_AFTER)},
+        )
+    return JSONResponse({"stored": stored, "duplicates": len(events) - stored})
+
+
+async def list_events(request: Request) -> Response:
+    """``GET /api/events``: stored events, oldest first."""
+    visitor = request.query_params.get("visitor_id")
+    return JSONResponse({"events": request.app.state.store.events(visitor_id=visitor)})
+
+
+async def not_found(request: Request) -> Response:
+    return error(404, f"no API at {request.url.path}")
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/collect", collect, methods=["POST"]),
+    Route("/api/events", list_events, methods=["GET"]),
+    Route("/api/visitor", visitor_segments, methods=["GET"]),
+    Route("/api/campaigns", visitor_campaigns, methods=["GET"]),
+    Route("/api/{rest:path}", not_found),
+]
+"""The API, one row an endpoint; the built tag is mounted after it (see ``create_app``)."""
+
+
 def create_app(
-    store: EventStore, dist: Path, campaigns: Callable[[], CampaignConfig] = lambda: EMPTY_CONFIG
+    store: Store, dist: Path, campaigns: Callable[[], CampaignConfig] = lambda: EMPTY_CONFIG
 ) -> Starlette:
     """The collector as an ASGI app over ``store``, serving the built tag from ``dist``;
     ``campaigns`` gives the segments and campaigns in force at each request."""
-
-    def visitor_events(visitor: str, account: str | None) -> list[Mapping[str, Any]]:
-        return events_of_account(store.events(visitor_id=visitor), account)
-
-    async def about_visitor(
-        request: Request, answer: Callable[[CampaignConfig, list[Mapping[str, Any]]], dict[str, Any]]
-    ) -> Response:
-        try:
-            visitor, account = visitor_query(request)
-        except ProtocolError as problem:
-            return error(400, str(problem))
-        config = campaigns()
-        events = await run_in_threadpool(visitor_events, visitor, account)
-        return personal(answer(config, events))
-
-    async def visitor_segments(request: Request) -> Response:
-        return await about_visitor(
-            request,
-            lambda config, events: {
-                "matchedSegments": [{"id": s.id, "name": s.name} for s in matched_segments(config, events)]
-            },
-        )
-
-    async def visitor_campaigns(request: Request) -> Response:
-        return await about_visitor(
-            request,
-            lambda config, events: {
-                "campaigns": [
-                    {"name": c.name, "zone": c.zone, "text": c.text, "link": c.link}
-                    for c in campaigns_to_show(config, events)
-                ]
-            },
-        )
-
-    async def collect(request: Request) -> Response:
-        try:
-            body = await read_body(request, MAX_BODY_BYTES)
-        except BodyTooLarge:
-            return error(413, f"the body is larger than {MAX_BODY_BYTES} bytes: send fewer events per request")
-        try:
-            events = parse_events(body)
-        except ProtocolError as problem:
-            return error(400, str(problem))
-        try:
-            stored = await run_in_threadpool(store.add, events)
-        except StoreBusy:
-            return JSONResponse(
-                {"error": "the event store is busy: retry after the Retry-After delay"},
-                status_code=503,
-                headers={"Retry-After": str(BUSY_RETRY_AFTER)},
-            )
-        return JSONResponse({"stored": stored, "duplicates": len(events) - stored})
-
-    async def list_events(request: Request) -> Response:
-        visitor = request.query_params.get("visitor_id")
-        return JSONResponse({"events": store.events(visitor_id=visitor)})
-
-    async def not_found(request: Request) -> Response:
-        return error(404, f"no API at {request.url.path}")
-
     assets = Assets(dist)
-    routes = [
-        Route("/collect", collect, methods=["POST"]),
-        Route("/api/events", list_events, methods=["GET"]),
-        Route("/api/visitor", visitor_segments, methods=["GET"]),
-        Route("/api/campaigns", visitor_campaigns, methods=["GET"]),
-        Route("/api/{rest:path}", not_found),
-        Mount(LEGACY_PREFIX, app=assets),
-        Mount("/", app=assets),
-    ]
+    routes = [*ROUTES, Mount(LEGACY_PREFIX, app=assets), Mount("/", app=assets)]
     middleware = [
         Middleware(
             CORSMiddleware,
@@ -174,4 +191,7 @@ def create_app(
             max_age=86400,
         )
     ]
-    return Starlette(routes=routes, middleware=middleware)
+    app = Starlette(routes=routes, middleware=middleware)
+    app.state.store = store
+    app.state.campaigns = campaigns
+    return app

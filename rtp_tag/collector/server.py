@@ -11,7 +11,7 @@ import uvicorn
 
 from .app import create_app
 from .campaigns import EMPTY_CONFIG, CampaignFile
-from .store import EventStore
+from .stores import open_store
 
 
 class _AnnouncingServer(uvicorn.Server):
@@ -25,7 +25,7 @@ class _AnnouncingServer(uvicorn.Server):
 def run(host: str, port: int, db: Path, dist: Path, campaigns: Path | None = None) -> int:
     """Serve until stopped; a malformed ``campaigns`` file raises CampaignConfigError first."""
     campaign_file = CampaignFile(campaigns, _report) if campaigns is not None else None
-    store = EventStore(db)
+    store = open_store(db)
     app = create_app(store, dist, campaign_file.current if campaign_file else lambda: EMPTY_CONFIG)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
     server = _AnnouncingServer(config)

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .base import StoreBusy
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -42,11 +44,7 @@ BUSY_TIMEOUT = 1.0
 """Seconds a write waits for another holder of the database before giving up."""
 
 
-class StoreBusy(RuntimeError):
-    """The database is locked by someone else: the client should retry later."""
-
-
-class EventStore:
+class SqliteStore:
     """The events table; safe to share between the server's threads."""
 
     def __init__(self, path: str | Path) -> None:
