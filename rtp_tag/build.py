@@ -25,9 +25,10 @@ import shutil
 import subprocess
 import tempfile
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 
+from .layout import COMPRESSIBLE, ENCODINGS, LOADER, MANIFEST, SHIPPED_RUNTIME, SOURCES_STAMP, runtime_dir, runtime_key
 from .wasm_prune import pruned_runtime
 
 try:
@@ -37,9 +38,7 @@ except ImportError:  # gzip only; brotli saves about a fifth of the bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "rtp_tag"
-RUNTIME_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
-SHIPPED_RUNTIME = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
-"""The runtime files the loader fetches, under ``rt-KEY/`` (see ``runtime_key``)."""
+RUNTIME_FILES = (*SHIPPED_RUNTIME, "pyodide-lock.json")
 BOOTSTRAP_MODULES = (
     "_pyodide", "_pyodide._future_helper", "_pyodide.docstring", "_pyodide.jsbind", "pyodide",
     "pyodide._package_loader", "pyodide.code", "pyodide.common", "zipfile", "zipimport", "site",
@@ -56,11 +55,10 @@ NEVER_IMPORTED = {
 }
 """Modules the import walk reaches but that never run in the pinned runtime: left out
 (the bytecode compiler checks that the built-ins they stand in for are there)."""
-COMPRESSIBLE = (".js", ".mjs", ".wasm", ".zip", ".json", ".html", ".css")
-RUNTIME_DIR = re.compile(r"^rt-([0-9a-f]{12})/([^/]+)$")
-"""``rt-KEY/NAME``: the runtime file NAME of the build whose runtime key is KEY."""
-SERVER_ONLY = ("collector", "cli.py", "build.py", "wasm_prune.py", "pytest_plugin.py", "pytest_browsers.py")
+SERVER_ONLY = ("collector", "cli.py", "build.py", "layout.py", "wasm_prune.py", "pytest_plugin.py", "pytest_browsers.py")
 """Parts of the package that never go to the browser."""
+NOT_BUILD_INPUTS = ("collector", "cli.py", "pytest_plugin.py", "pytest_browsers.py")
+"""Parts of the package the build never reads (for ``sources_hash``)."""
 BUILD_LINE = re.compile(r"var BUILD = \{.*?\}; /\* rewritten by build.py \*/")
 
 
@@ -260,13 +258,51 @@ def preloaded_modules() -> list[str]:
     return modules
 
 
-def runtime_key(manifest: Mapping[str, Mapping[str, object]]) -> str | None:
-    """The content key of the shipped runtime files, from their integrity hashes;
-    None when the manifest lacks one of them."""
-    if any(name not in manifest for name in SHIPPED_RUNTIME):
-        return None
-    listed = "".join(f"{name} {manifest[name]['integrity']}\n" for name in SHIPPED_RUNTIME)
-    return hashlib.sha256(listed.encode()).hexdigest()[:12]
+def sources_hash() -> str:
+    """A hash of every file the build reads from the checkout (the npm lock file standing
+    for ``node_modules/``), stamped in ``dist/`` so a wheel build can reuse an up-to-date one."""
+    inputs = [ROOT / "package-lock.json", *(ROOT / "web").rglob("*"), *(
+        path for path in PACKAGE.rglob("*.py") if path.relative_to(PACKAGE).parts[0] not in NOT_BUILD_INPUTS
+    )]
+    digest = hashlib.sha256()
+    for path in sorted(path for path in inputs if path.is_file() and "__pycache__" not in path.parts):
+        digest.update(f"{path.relative_to(ROOT).as_posix()} {hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
+def is_up_to_date(dist: Path) -> bool:
+    """Whether ``dist`` was built from the sources as they are now."""
+    try:
+        return (dist / SOURCES_STAMP).read_text().strip() == sources_hash()
+    except OSError:
+        return False
+
+
+def package_tag(dist: Path, target: Path) -> tuple[int, int]:
+    """Copy the built tag ``dist`` to ``target`` as the wheel carries it: each asset once,
+    as its first precompressed copy (``.br`` when the build had brotli; the server decodes
+    it for clients that do not accept it), the manifest and the demo as they are.
+    Returns the number of files written and their bytes."""
+    manifest = json.loads((dist / MANIFEST).read_text())
+    suffixes = ("", *(suffix for _, suffix in ENCODINGS))
+    copies = {name + suffix for name in manifest for suffix in suffixes}
+    kept = set()
+    for name in manifest:
+        found = [name + suffix for _, suffix in ENCODINGS] + [name]
+        kept.add(next((copy for copy in found if (dist / copy).is_file()), name))
+    files = size = 0
+    for path in sorted(dist.rglob("*")):
+        name = path.relative_to(dist).as_posix()
+        if not path.is_file() or name == SOURCES_STAMP or (name in copies and name not in kept):
+            continue
+        destination = target / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, destination)
+        files, size = files + 1, size + path.stat().st_size
+    missing = [name for name in kept if not (target / name).is_file()]
+    if missing:
+        raise BuildError(f"{dist} lacks {', '.join(sorted(missing))}: build it again (`rtp-tag build`)")
+    return files, size
 
 
 def precompressed(data: bytes) -> dict[str, bytes]:
@@ -280,9 +316,15 @@ def precompressed(data: bytes) -> dict[str, bytes]:
 def build(out: Path = ROOT / "dist", runtime: Path = ROOT / "node_modules" / "pyodide",
           binaryen: Path = ROOT / "node_modules" / "binaryen") -> dict[str, dict[str, object]]:
     """Write ``out`` afresh and return the manifest."""
+    if not (ROOT / "web" / LOADER).is_file():
+        raise BuildError(
+            f"the tag's sources are not next to {PACKAGE} (no web/{LOADER}): `rtp-tag build` works in a "
+            "checkout of rtp-tag; an installed rtp-tag already carries its built tag"
+        )
     missing = [name for name in RUNTIME_FILES if not (runtime / name).is_file()]
     if missing:
         raise BuildError(f"the Pyodide runtime is missing from {runtime} ({', '.join(missing)}): run `npm ci` first")
+    sources = sources_hash()  # before reading them: a change during the build makes the stamp stale
     final, out = out, out.with_name(out.name + ".building")
     if out.exists():
         shutil.rmtree(out)
@@ -309,14 +351,14 @@ def build(out: Path = ROOT / "dist", runtime: Path = ROOT / "node_modules" / "py
     key = runtime_key({name: {"integrity": integrity(assets[name])} for name in SHIPPED_RUNTIME})
     settings = json.dumps({
         "package": package_name, "integrity": integrity(package),
-        "runtime": f"rt-{key}/",
+        "runtime": runtime_dir(key),
         "lock": {"info": lock["info"], "packages": {}},
         "snapshot": True, "preload": preloaded_modules(),
     })
     loader, count = BUILD_LINE.subn(f"var BUILD = {settings}; /* rewritten by build.py */", loader)
     if count != 1:
         raise BuildError("web/rtp.js lost its `var BUILD = {...}; /* rewritten by build.py */` line")
-    assets["rtp.js"] = loader.encode()
+    assets[LOADER] = loader.encode()
     manifest = {}
     for name, data in sorted(assets.items()):
         (out / name).write_bytes(data)
@@ -324,7 +366,8 @@ def build(out: Path = ROOT / "dist", runtime: Path = ROOT / "node_modules" / "py
         if name.endswith(COMPRESSIBLE):
             for suffix, packed in precompressed(data).items():
                 (out / (name + suffix)).write_bytes(packed)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    (out / SOURCES_STAMP).write_text(sources + "\n")
     shutil.copytree(ROOT / "web" / "demo", out / "demo")
     # Swapped in whole at the end: a server running from ``final`` never sees half a build.
     previous = final.with_name(final.name + ".previous")

@@ -3,25 +3,62 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .layout import DIST_ENV, NoBuiltTag, find_dist
 
 DEFAULT_DB = "rtp-events.sqlite3"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rtp-tag", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("build", help="write dist/ from web/, rtp_tag/ and node_modules/pyodide")
-    serve = commands.add_parser("serve", help="serve the built tag, the demo and the collector")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000, help="0 picks a free port")
-    serve.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default ./{DEFAULT_DB})")
-    serve.add_argument("--dist", default="dist", help="the built tag (default ./dist)")
-    serve.add_argument(
-        "--campaigns", metavar="FILE", help="segments and campaigns (TOML), reread when it changes"
+def add_option(
+    parser: argparse.ArgumentParser, flag: str, *, env: str, default: Any, help: str,
+    shown: str | None = None, type: Callable[[str], Any] = str, **kwargs: Any,
+) -> None:
+    """``flag``, whose default comes from the environment variable ``env`` when it is set;
+    ``--help`` names both, and the default (``shown`` says it in words)."""
+    shown = shown if shown is not None else "none" if default is None else str(default)
+    value = os.environ.get(env)
+    if value is not None:
+        try:
+            default = type(value)
+        except ValueError:
+            parser.error(f"{env}={value!r} is not a valid {flag} value: fix or unset {env}")
+    parser.add_argument(flag, default=default, type=type, help=f"{help} [env {env}; default: {shown}]", **kwargs)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="rtp-tag", description=__doc__)
+    top.add_argument("--version", action="version", version=f"rtp-tag {__version__}")
+    commands = top.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "build", help="write dist/ from web/, rtp_tag/ and node_modules/ (in a checkout of rtp-tag)"
     )
-    args = parser.parse_args(argv)
+    serve = commands.add_parser(
+        "serve", help="serve the built tag, the demo and the collector",
+        description="Serve the built tag, the demo and the collector. Every option can also be set "
+        "by the environment variable named in brackets; the option wins.",
+    )
+    add_option(serve, "--host", env="RTP_TAG_HOST", default="127.0.0.1", help="address to listen on")
+    add_option(serve, "--port", env="RTP_TAG_PORT", default=8000, type=int, help="port to listen on; 0 picks a free one")
+    add_option(serve, "--db", env="RTP_TAG_DB", default=DEFAULT_DB, help="SQLite file of the events")
+    add_option(
+        serve, "--dist", env=DIST_ENV, default=None, shown="./dist if it holds a built tag, else the tag inside "
+        "the installed package", help="directory of the built tag to serve",
+    )
+    add_option(
+        serve, "--campaigns", env="RTP_TAG_CAMPAIGNS", default=None, metavar="FILE",
+        help="segments and campaigns (TOML), reread when it changes",
+    )
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     if args.command == "build":
         from .build import main as build_main
 
@@ -30,13 +67,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    dist = Path(args.dist)
-    if not (dist / "rtp.js").is_file():
-        print(
-            f"rtp-tag: no built tag in {dist.resolve()}: run `python build.py` "
-            "(or `rtp-tag build`) in the checkout first, or pass --dist",
-            file=sys.stderr,
-        )
+    try:
+        dist = find_dist(args.dist)
+    except NoBuiltTag as problem:
+        print(f"rtp-tag: {problem}", file=sys.stderr)
         return 2
     from .collector.campaigns import CampaignConfigError
     from .collector.server import run

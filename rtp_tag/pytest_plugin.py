@@ -7,6 +7,8 @@ Installed with rtp-tag (entry point ``pytest11``), so a site's own CI can use th
 - ``rtp_pages``: a second origin serving pages you write, with ``{tag}`` and
   ``{collector}`` filled in, and any response headers you give (a CSP, say).
 - ``rtp_console``: the console messages of pytest-playwright's ``page``.
+- The built tag found as ``rtp-tag serve`` finds it (``RTP_TAG_DIST``, ``./dist``, or
+  the tag inside the installed package).
 - Browsers found without configuration: Chromium and Firefox at their system paths,
   or the paths in ``RTP_TAG_CHROMIUM`` / ``RTP_TAG_FIREFOX``.
 """
@@ -29,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from .layout import DIST_ENV, NoBuiltTag, find_dist
 
 READY_TIMEOUT = 30.0
 TAG_READY = "() => window.rtp && window.rtp.loaded === true"
@@ -200,11 +204,12 @@ class Pages:
 
 @pytest.fixture(scope="session")
 def rtp_dist() -> Path:
-    """The built tag: ``RTP_TAG_DIST`` or ``./dist``."""
-    dist = Path(os.environ.get("RTP_TAG_DIST", "dist")).resolve()
-    if not (dist / "rtp.js").is_file():
-        pytest.fail(f"no built tag in {dist}: run `python build.py` (or `rtp-tag build`) first", pytrace=False)
-    return dist
+    """The built tag, found as ``rtp-tag serve`` finds it: ``RTP_TAG_DIST``, else
+    ``./dist``, else the tag inside the installed package."""
+    try:
+        return find_dist(os.environ.get(DIST_ENV))
+    except NoBuiltTag as problem:
+        pytest.fail(str(problem), pytrace=False)
 
 
 @pytest.fixture

@@ -2,38 +2,40 @@
 types, and cached as long as each asset's name allows.
 
 - ``rtp-ID.zip``-style names carry a content hash, and ``rt-KEY/NAME`` is the runtime
-  file ``NAME`` of the build whose runtime key (``build.runtime_key``) is ``KEY``:
+  file ``NAME`` of the build whose runtime key (``layout.runtime_key``) is ``KEY``:
   both are immutable, cached for a year. A stale ``KEY`` answers 404 rather than
   another build's file under a name cached for a year.
 - ``rtp.js`` and every other fixed name: five minutes, so a new build reaches pages soon.
 - ``NAME.br`` / ``NAME.gz`` written by the build are sent, with ``Content-Encoding``,
-  to clients that accept them; others get ``NAME`` itself.
+  to clients that accept them; others get ``NAME`` itself, or, where an installed
+  wheel keeps a single copy and no ``NAME``, that copy decoded (and gzipped again for
+  clients that accept gzip only, as browsers do over plain HTTP).
 """
 
 from __future__ import annotations
 
+import functools
+import gzip
 import json
 import mimetypes
 import os
-import re
 import stat
+from email.utils import formatdate
 from pathlib import Path
 
 import anyio.to_thread
+import brotli
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, Response
 from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import Scope
 
-from ..build import RUNTIME_DIR, SHIPPED_RUNTIME, runtime_key
+from ..layout import ENCODINGS, HASHED_NAME, MANIFEST, RUNTIME_DIR, SHIPPED_RUNTIME, runtime_key
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=300"
 PAGE = "no-cache"
-ENCODINGS = (("br", ".br"), ("gzip", ".gz"))
-"""Preferred first: brotli is about a fifth smaller than gzip on the runtime."""
-HASHED_NAME = re.compile(r"-[0-9a-f]{12}\.[a-z]+$")
 
 mimetypes.add_type("application/wasm", ".wasm")
 mimetypes.add_type("text/javascript", ".mjs")
@@ -59,7 +61,7 @@ class Assets(StaticFiles):
 
     def __init__(self, directory: Path) -> None:
         super().__init__(directory=directory, html=True)
-        self._manifest = Path(directory) / "manifest.json"
+        self._manifest = Path(directory) / MANIFEST
         self._key: tuple[float, str | None] = (-1.0, None)
 
     def _runtime_key(self) -> str | None:
@@ -93,23 +95,59 @@ class Assets(StaticFiles):
         return response
 
     async def _precompressed(self, name: str, scope: Scope) -> Response | None:
+        """``name`` as its precompressed copy the client accepts; when there is none and no
+        plain ``name`` either (an installed wheel keeps one copy of each asset), the copy
+        there is, decoded: gzipped again for a client that accepts gzip, else plain."""
         if scope["method"] not in ("GET", "HEAD"):
             return None
         headers = Headers(scope=scope)
         accepted = accepted_encodings(headers.get("accept-encoding", ""))
+        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
         for coding, suffix in ENCODINGS:
-            if coding not in accepted:
-                continue
-            try:
-                full_path, found = await anyio.to_thread.run_sync(self.lookup_path, name + suffix)
-            except (OSError, ValueError):
-                return None
-            if found is None or not stat.S_ISREG(found.st_mode):
-                continue
-            kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
-            response = FileResponse(full_path, stat_result=found, media_type=kind)
-            if self.is_not_modified(response.headers, headers):
-                return NotModifiedResponse(response.headers)
-            response.headers["Content-Encoding"] = coding
-            return response
+            found = await self._file(name + suffix) if coding in accepted else None
+            if found is not None:
+                response = FileResponse(found[0], stat_result=found[1], media_type=kind)
+                if self.is_not_modified(response.headers, headers):
+                    return NotModifiedResponse(response.headers)
+                response.headers["Content-Encoding"] = coding
+                return response
+        if await self._file(name) is not None:
+            return None
+        for _, suffix in ENCODINGS:
+            found = await self._file(name + suffix)
+            if found is not None:
+                path, status = found
+                coding = "gzip" if "gzip" in accepted else None
+                body = await anyio.to_thread.run_sync(recoded, path, suffix, coding, status.st_mtime_ns)
+                response = Response(body, media_type=kind, headers={
+                    "ETag": f'"{status.st_mtime_ns:x}-{status.st_size:x}-{coding or "identity"}"',
+                    "Last-Modified": formatdate(status.st_mtime, usegmt=True),
+                })
+                if self.is_not_modified(response.headers, headers):
+                    return NotModifiedResponse(response.headers)
+                if coding:
+                    response.headers["Content-Encoding"] = coding
+                return response
         return None
+
+    async def _file(self, name: str) -> tuple[str, os.stat_result] | None:
+        """The path and status of the regular file ``name`` under the directory, if any."""
+        try:
+            full_path, found = await anyio.to_thread.run_sync(self.lookup_path, name)
+        except (OSError, ValueError):
+            return None
+        if found is None or not stat.S_ISREG(found.st_mode):
+            return None
+        return full_path, found
+
+
+@functools.lru_cache(maxsize=16)
+def recoded(path: str, suffix: str, coding: str | None, changed: int) -> bytes:
+    """The file ``path`` (encoded as its ``suffix`` says) decoded, then gzipped when
+    ``coding`` is ``"gzip"``; kept for the few assets there are, until ``changed``."""
+    data = Path(path).read_bytes()
+    if suffix == ".br":
+        data = brotli.decompress(data)
+    elif suffix == ".gz":
+        data = gzip.decompress(data)
+    return gzip.compress(data, 6, mtime=0) if coding == "gzip" else data

@@ -7,6 +7,7 @@ tag is served with the types and CORS headers a page on another origin needs.
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 import subprocess
@@ -18,8 +19,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import brotli
 import pytest
 
+from rtp_tag.build import package_tag
+from rtp_tag.layout import MANIFEST, runtime_dir, runtime_key
 from rtp_tag.protocol import MAX_BODY_BYTES, MAX_ID_LENGTH, MAX_VALUE_LENGTH, MAX_VALUES_PER_CALL
 from rtp_tag.pytest_plugin import Collector
 
@@ -249,6 +253,36 @@ def test_every_asset_in_the_manifest_is_served_whole_with_allow_origin(rtp_serve
         assert status == 200, name
         assert headers.get("access-control-allow-origin") in ("*", OTHER_ORIGIN), name
         assert len(body) == (rtp_server.dist / name).stat().st_size, name
+
+
+def test_a_tag_with_one_copy_of_each_asset_as_the_wheel_carries_it_is_served_to_every_client(rtp_dist, tmp_path):
+    """The wheel keeps one precompressed copy of each asset and no plain one: clients that
+    accept its encoding get it as it is, others get it decoded (gzipped again for clients
+    that accept gzip only, as browsers do over plain HTTP), byte for byte the built asset."""
+    lean = tmp_path / "dist"
+    package_tag(rtp_dist, lean)
+    listed = json.loads((rtp_dist / MANIFEST).read_text())
+    for name in listed:
+        assert [(lean / (name + suffix)).is_file() for suffix in ("", ".gz", ".br")] == [False, False, True], name
+    collector = Collector(lean, tmp_path / "events.sqlite3")
+    collector.start()
+    try:
+        runtime = runtime_dir(runtime_key(listed)) + "pyodide.asm.wasm"
+        for path, built in (("rtp.js", "rtp.js"), (runtime, "pyodide.asm.wasm")):
+            for accepted, coding, decode in (
+                ("gzip, deflate, br", "br", brotli.decompress),
+                ("gzip, deflate", "gzip", gzip.decompress),
+                ("identity", None, bytes),
+            ):
+                status, headers, body = fetch(collector, path, **{"Accept-Encoding": accepted})
+                assert (status, headers.get("content-encoding")) == (200, coding), (path, accepted)
+                assert decode(body) == (rtp_dist / built).read_bytes(), (path, accepted)
+        _, headers, _ = fetch(collector, "rtp.js", **{"Accept-Encoding": "gzip"})
+        with pytest.raises(urllib.error.HTTPError) as unchanged:
+            fetch(collector, "rtp.js", **{"Accept-Encoding": "gzip", "If-None-Match": headers["etag"]})
+        assert unchanged.value.code == 304
+    finally:
+        collector.stop()
 
 
 def test_the_demo_site_is_served_with_the_reference_download_button(rtp_server):
