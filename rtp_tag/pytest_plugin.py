@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -130,8 +131,20 @@ class Collector:
             return error.code, json.load(error)
 
     def events(self, visitor_id: str | None = None) -> list[dict[str, Any]]:
-        query = f"api/events?visitor_id={visitor_id}" if visitor_id else "api/events"
-        return list(self.get(query)["events"])
+        """Every stored event (of one visitor, when given), oldest first, page after page."""
+        events: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            query = {"limit": "10000"}
+            if visitor_id:
+                query["visitor_id"] = visitor_id
+            if cursor is not None:
+                query["after"] = str(cursor)
+            answer = self.get("api/events?" + urllib.parse.urlencode(query))
+            events.extend(answer["events"])
+            cursor = answer["next"]
+            if cursor is None:
+                return events
 
     def wait_for_events(
         self,

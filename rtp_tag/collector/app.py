@@ -23,10 +23,12 @@ from ..protocol import MAX_ACCOUNT_LENGTH, MAX_BODY_BYTES, MAX_ID_LENGTH, Protoc
 from .assets import Assets
 from .campaigns import EMPTY_CONFIG, CampaignConfig
 from .segments import campaigns_to_show, events_of_account, matched_segments
-from .stores import Store, StoreBusy
+from .stores import MAX_PAGE, Store, StoreBusy, UnknownCursor
 
 BUSY_RETRY_AFTER = 2
 """Seconds a client is told to wait (``Retry-After``) while the store is busy."""
+DEFAULT_PAGE = 1_000
+"""Events in an ``/api/events`` page without ``?limit=`` (at most ``stores.MAX_PAGE``)."""
 LEGACY_PREFIX = "/rtp-api/v1"
 """Where the reference's older snippet loads the tag from (``//HOST/rtp-api/v1/rtp.js``)."""
 
@@ -94,7 +96,13 @@ def personal(data: dict[str, Any]) -> JSONResponse:
 
 
 def _visitor_events(store: Store, visitor: str, account: str | None) -> list[Mapping[str, Any]]:
-    return events_of_account(store.events(visitor_id=visitor), account)
+    """All of one visitor's events (every page), of one account when it is given."""
+    events: list[dict[str, Any]] = []
+    while True:
+        page = store.events(visitor_id=visitor, after=events[-1]["seq"] if events else 0)
+        events.extend(page)
+        if len(page) < MAX_PAGE:
+            return events_of_account(events, account)
 
 
 async def _about_visitor(
@@ -154,10 +162,40 @@ async def collect(request: Request) -> Response:
     return JSONResponse({"stored": stored, "duplicates": len(events) - stored})
 
 
+def _whole_number(text: str) -> int | None:
+    """``text`` as a non-negative integer of at most 18 digits, or None."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
+def page_query(request: Request) -> tuple[str | None, int, int]:
+    """``visitor_id``, ``after`` and ``limit`` of an ``/api/events`` request."""
+    query = request.query_params
+    visitor = query.get("visitor_id")
+    if visitor is not None and not 0 < len(visitor) <= MAX_ID_LENGTH:
+        raise ProtocolError(f"visitor_id must be 1 to {MAX_ID_LENGTH} characters")
+    after = _whole_number(query.get("after", "0"))
+    if after is None:
+        raise ProtocolError(f"after must be the seq of an event or the next of an earlier answer, not {query['after']!r}")
+    limit = _whole_number(query.get("limit", str(DEFAULT_PAGE)))
+    if limit is None or not 1 <= limit <= MAX_PAGE:
+        raise ProtocolError(f"limit must be a whole number from 1 to {MAX_PAGE}, not {query['limit']!r}")
+    return visitor, after, limit
+
+
 async def list_events(request: Request) -> Response:
-    """``GET /api/events``: stored events, oldest first."""
-    visitor = request.query_params.get("visitor_id")
-    return JSONResponse({"events": request.app.state.store.events(visitor_id=visitor)})
+    """``GET /api/events``: a page of stored events, oldest first, and the cursor to the
+    next page (``next``: null once there is no more)."""
+    try:
+        visitor, after, limit = page_query(request)
+    except ProtocolError as problem:
+        return error(400, str(problem))
+    try:
+        rows = await run_in_threadpool(request.app.state.store.events, visitor, after, limit + 1)
+    except UnknownCursor as problem:
+        return error(400, f"after: {problem}; pass a seq or next from an earlier answer")
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return JSONResponse({"events": rows, "next": rows[-1]["seq"] if more else None})
 
 
 async def not_found(request: Request) -> Response:

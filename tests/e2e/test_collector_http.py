@@ -67,8 +67,10 @@ def test_a_valid_event_is_stored_and_listed_with_the_documented_fields(rtp_serve
     assert (status, answer) == (200, {"stored": 1, "duplicates": 0})
 
     listing = rtp_server.get("api/events")
-    assert list(listing) == ["events"]
+    assert list(listing) == ["events", "next"]
+    assert listing["next"] is None
     [row] = listing["events"]
+    assert isinstance(row["seq"], int)
     for field in ("type", "values", "session_id", "visitor_id", "event_id", "account", "url"):
         assert row[field] == sent[field], field
     assert isinstance(row["received_at"], (int, float))
@@ -195,6 +197,53 @@ def test_a_body_of_exactly_64_kib_is_accepted(rtp_server):
     body += " " * (MAX_BODY_BYTES - len(body))  # JSON allows trailing whitespace
     assert len(body.encode()) == MAX_BODY_BYTES
     assert rtp_server.post(body) == (200, {"stored": 1, "duplicates": 0})
+
+
+def get_status(collector: Collector, path: str) -> tuple[int, Any]:
+    """GET ``path``; return the status and the decoded JSON answer, error or not."""
+    try:
+        with urllib.request.urlopen(collector.url + path.lstrip("/"), timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as problem:
+        return problem.code, json.load(problem)
+
+
+def test_events_are_listed_page_by_page_oldest_first_with_a_next_cursor(rtp_server):
+    sent = [event(values=[f"e{i}"]) for i in range(5)]
+    assert rtp_server.post(json.dumps(sent))[0] == 200
+    first = rtp_server.get("api/events?limit=2")
+    assert [row["values"] for row in first["events"]] == [["e0"], ["e1"]]
+    assert first["next"] == first["events"][-1]["seq"]
+    second = rtp_server.get(f"api/events?limit=2&after={first['next']}")
+    assert [row["values"] for row in second["events"]] == [["e2"], ["e3"]]
+    last = rtp_server.get(f"api/events?limit=2&after={second['next']}")
+    assert [row["values"] for row in last["events"]] == [["e4"]]
+    assert last["next"] is None
+    # A page that ends exactly at the last event says there is no more.
+    assert rtp_server.get("api/events?limit=5")["next"] is None
+    assert [row["values"] for row in rtp_server.events()] == [[f"e{i}"] for i in range(5)]
+
+
+def test_one_visitors_events_are_paged_too(rtp_server):
+    mine = [event(visitor_id="me" * 8, values=[f"m{i}"]) for i in range(3)]
+    assert rtp_server.post(json.dumps([mine[0], event(visitor_id="them" * 4), *mine[1:]]))[0] == 200
+    first = rtp_server.get(f"api/events?visitor_id={'me' * 8}&limit=2")
+    rest = rtp_server.get(f"api/events?visitor_id={'me' * 8}&limit=2&after={first['next']}")
+    assert [row["values"] for row in first["events"] + rest["events"]] == [["m0"], ["m1"], ["m2"]]
+    assert rest["next"] is None
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["limit=abc", "limit=-1", "limit=0", "limit=10001", "limit=1.5", "after=abc", "after=-3", "after=999999",
+     "visitor_id="],
+)
+def test_a_bad_page_request_answers_a_json_400_that_says_what_to_fix(rtp_server, query):
+    assert rtp_server.post(json.dumps(event()))[0] == 200
+    status, answer = get_status(rtp_server, f"api/events?{query}")
+    assert status == 400
+    name = query.split("=")[0]
+    assert name in answer["error"]
 
 
 def test_unknown_api_paths_answer_a_json_404(rtp_server):

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qs
 
-from .base import Store, StoreBusy, StoreUnavailable
+from .base import MAX_PAGE, Store, StoreBusy, StoreUnavailable, UnknownCursor
 from .sqlite import SqliteStore
 
-__all__ = ["Store", "StoreBusy", "StoreUnavailable", "SqliteStore", "open_store"]
+__all__ = [
+    "MAX_PAGE", "Store", "StoreBusy", "StoreUnavailable", "UnknownCursor", "SqliteStore", "open_store",
+]
+
+SQLITE_PREFIX = "sqlite:///"
 
 
 def open_store(url_or_path: str | Path) -> Store:
-    """The store at ``url_or_path``: a file path (or ``sqlite:///path``) opens SQLite."""
+    """The store at ``url_or_path``: a file path, or ``sqlite:///relative/path``,
+    ``sqlite:////absolute/path``, with ``?synchronous=NORMAL`` only to measure what
+    durable commits cost (bench/ingest.py)."""
     text = str(url_or_path)
-    if text.startswith("sqlite:///"):
-        text = text[len("sqlite:///"):]
-    return SqliteStore(text)
+    if not text.startswith(SQLITE_PREFIX):
+        return SqliteStore(text)
+    path, _, query = text[len(SQLITE_PREFIX):].partition("?")
+    options = {name: values[-1] for name, values in parse_qs(query).items()}
+    return SqliteStore(path, synchronous=options.get("synchronous", "FULL").upper())

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+MAX_PAGE = 10_000
+"""The most events one ``Store.events`` call (and one ``/api/events`` page) returns."""
+
 
 class StoreBusy(RuntimeError):
     """The database is locked by someone else: the client should retry later."""
@@ -14,15 +17,30 @@ class StoreUnavailable(RuntimeError):
     """The database cannot be reached (lost connection, server down): retry later."""
 
 
+class UnknownCursor(ValueError):
+    """An ``after`` cursor beyond every ``seq`` the store has handed out."""
+
+
 class Store(Protocol):
-    """Events keyed by a unique ``event_id``; safe to share between the server's threads."""
+    """Events keyed by a unique ``event_id``, each given an increasing ``seq`` when
+    stored; safe to share between the server's threads."""
 
     def add(self, events: Iterable[dict[str, Any]]) -> int:
         """Store events not seen before (by ``event_id``), all or none; return how many were new."""
         ...
 
-    def events(self, visitor_id: str | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
-        """Stored events, oldest first; only one visitor's when ``visitor_id`` is given."""
+    def events(self, visitor_id: str | None = None, after: int = 0, limit: int = MAX_PAGE) -> list[dict[str, Any]]:
+        """Up to ``limit`` stored events with ``seq`` above ``after``, oldest first, each
+        with its ``seq``; only one visitor's when ``visitor_id`` is given. Raises
+        UnknownCursor when ``after`` is above every ``seq`` ever handed out."""
+        ...
+
+    def delete_visitor(self, visitor_id: str) -> int:
+        """Delete every stored trace of one visitor (erasure); return how many events went."""
+        ...
+
+    def delete_received_before(self, cutoff: float) -> int:
+        """Delete events received before ``cutoff`` (Unix seconds; retention); return how many."""
         ...
 
     def close(self) -> None:

@@ -1,6 +1,8 @@
 """Events in SQLite: one connection, serialised by a lock, parameterised SQL only.
 
 ``event_id`` is unique, so a resent event is stored once however often it arrives.
+Writes are durable when they return (``synchronous=FULL`` in WAL mode): a 2xx from
+``/collect`` survives a power cut, not only a killed process.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .base import StoreBusy
+from .base import MAX_PAGE, StoreBusy, UnknownCursor
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -31,6 +33,7 @@ CREATE TABLE IF NOT EXISTS events (
     received_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_visitor ON events (visitor_id, seq);
+CREATE INDEX IF NOT EXISTS events_by_received_at ON events (received_at);
 """
 
 _COLUMNS = (
@@ -42,12 +45,19 @@ _COLUMN_LIST = ", ".join(f'"{column}"' for column in _COLUMNS)
 
 BUSY_TIMEOUT = 1.0
 """Seconds a write waits for another holder of the database before giving up."""
+DELETE_CHUNK = 5_000
+"""Rows one retention transaction deletes, so a large purge never holds up ingest for long."""
+SYNCHRONOUS = ("FULL", "NORMAL")
+"""FULL (the default) syncs each commit; NORMAL (for measuring what FULL costs) may lose
+the last commits in a power cut, though not in a crash of the process."""
 
 
 class SqliteStore:
     """The events table; safe to share between the server's threads."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, synchronous: str = "FULL") -> None:
+        if synchronous not in SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}, not {synchronous!r}")
         self._lock = threading.Lock()
         self._db = sqlite3.connect(
             str(path), check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT
@@ -55,7 +65,7 @@ class SqliteStore:
         self._db.row_factory = sqlite3.Row
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.executescript(_SCHEMA)
 
     def add(self, events: Iterable[dict[str, Any]]) -> int:
@@ -70,6 +80,47 @@ class SqliteStore:
             for e in events
         ]
         marks = ", ".join("?" for _ in _COLUMNS)
+        return self._write(f"INSERT OR IGNORE INTO events ({_COLUMN_LIST}) VALUES ({marks})", rows)
+
+    def events(self, visitor_id: str | None = None, after: int = 0, limit: int = MAX_PAGE) -> list[dict[str, Any]]:
+        """Up to ``limit`` events with ``seq`` above ``after``, oldest first (see ``Store``)."""
+        query = f"SELECT seq, {_COLUMN_LIST} FROM events WHERE seq > ?"
+        params: Sequence[Any] = (after,)
+        if visitor_id is not None:
+            query += " AND visitor_id = ?"
+            params = (after, visitor_id)
+        query += " ORDER BY seq LIMIT ?"
+        with self._lock:
+            if after > 0:
+                found = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+                if found is None or after > found[0]:
+                    raise UnknownCursor(f"no event was ever stored with seq {after}")
+            rows = self._db.execute(query, (*params, limit)).fetchall()
+        return [_row(row) for row in rows]
+
+    def delete_visitor(self, visitor_id: str) -> int:
+        """Delete every stored trace of one visitor; return how many events went."""
+        return self._write("DELETE FROM events WHERE visitor_id = ?", [(visitor_id,)])
+
+    def delete_received_before(self, cutoff: float) -> int:
+        """Delete events received before ``cutoff``, a chunk a transaction; return how many."""
+        deleted = 0
+        while True:
+            chunk = self._write(
+                "DELETE FROM events WHERE seq IN "
+                "(SELECT seq FROM events WHERE received_at < ? ORDER BY received_at LIMIT ?)",
+                [(cutoff, DELETE_CHUNK)],
+            )
+            deleted += chunk
+            if chunk < DELETE_CHUNK:
+                return deleted
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _write(self, statement: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Run ``statement`` for each of ``rows`` in one transaction; return the rows changed."""
         with self._lock:
             before = self._db.total_changes
             try:
@@ -77,28 +128,12 @@ class SqliteStore:
             except sqlite3.OperationalError as problem:
                 raise StoreBusy(str(problem)) from None
             try:
-                self._db.executemany(f"INSERT OR IGNORE INTO events ({_COLUMN_LIST}) VALUES ({marks})", rows)
+                self._db.executemany(statement, rows)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             return self._db.total_changes - before
-
-    def events(self, visitor_id: str | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
-        """Stored events, oldest first; only one visitor's when ``visitor_id`` is given."""
-        query = f"SELECT {_COLUMN_LIST} FROM events"
-        params: Sequence[Any] = ()
-        if visitor_id is not None:
-            query += " WHERE visitor_id = ?"
-            params = (visitor_id,)
-        query += " ORDER BY seq DESC LIMIT ?"
-        with self._lock:
-            rows = self._db.execute(query, (*params, limit)).fetchall()
-        return [_row(row) for row in reversed(rows)]
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
 
 def _row(row: sqlite3.Row) -> dict[str, Any]:
