@@ -146,13 +146,13 @@ async def _reply(pending: Any) -> Reply:
     except Exception as error:
         return Reply(0, error=str(error))
     retry_after = parse_retry_after(_text(response.headers.get("Retry-After")), time.time())
-    error = ""
+    message = ""
     if not response.ok:
         try:
-            error = str(json.loads(await response.text()).get("error", ""))
+            message = str(json.loads(await response.text()).get("error", ""))
         except Exception:
-            error = ""
-    return Reply(int(response.status), retry_after, error)
+            message = ""
+    return Reply(int(response.status), retry_after, message)
 
 
 def _text(value: Any) -> str | None:

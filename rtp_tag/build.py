@@ -42,8 +42,9 @@ RUNTIME_FILES = (*SHIPPED_RUNTIME, "pyodide-lock.json")
 BOOTSTRAP_MODULES = (
     "_pyodide", "_pyodide._future_helper", "_pyodide.docstring", "_pyodide.jsbind", "pyodide",
     "pyodide._package_loader", "pyodide.code", "pyodide.common", "zipfile", "zipimport", "site",
-    "encodings", "encodings.aliases", "encodings.utf_8", "encodings.utf_8_sig", "encodings.ascii", "encodings.latin_1", "encodings.raw_unicode_escape",
-    "encodings.unicode_escape", "encodings.utf_16", "encodings.utf_32", "encodings.cp437",
+    "encodings", "encodings.aliases", "encodings.utf_8", "encodings.utf_8_sig", "encodings.ascii", "encodings.latin_1",
+    "encodings.raw_unicode_escape", "encodings.unicode_escape", "encodings.utf_16", "encodings.utf_32",
+    "encodings.cp437",
 )
 """What Pyodide's own start-up imports (its Python side, and the codecs looked up by name:
 cp437 is how zipfile reads the names in our package)."""
@@ -388,7 +389,7 @@ def main() -> int:
         return 1
     total = sent = 0
     for name, entry in manifest.items():
-        size = int(entry["bytes"])  # type: ignore[arg-type]
+        size = int(str(entry["bytes"]))
         packed = min([size] + [(ROOT / "dist" / (name + suffix)).stat().st_size
                                for suffix in (".br", ".gz") if (ROOT / "dist" / (name + suffix)).is_file()])
         total, sent = total + size, sent + packed

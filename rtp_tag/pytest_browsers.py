@@ -34,7 +34,9 @@ def launch_args(browser_name: str, headed: bool = False) -> dict[str, Any]:
     if path:
         options["executable_path"] = path
     if browser_name == "chromium":
-        options["args"] = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+        options["args"] = [
+            "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"
+        ]
     elif browser_name == "firefox":
         options["channel"] = "moz-firefox"  # stock Firefox, driven over WebDriver BiDi
     return options

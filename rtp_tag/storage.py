@@ -93,10 +93,11 @@ class GuardedStorage:
     def _fail(self, error: Exception) -> None:
         primary, self._primary = self._primary, None
         try:  # a full quota still lets us read: carry the session and outbox over
-            for key in primary.keys() if primary is not None else ():
-                value = primary.get(key)
-                if value is not None:
-                    self._fallback.set(key, value)
+            if primary is not None:
+                for key in primary.keys():
+                    value = primary.get(key)
+                    if value is not None:
+                        self._fallback.set(key, value)
         except Exception:
             pass  # unreadable too: start from empty memory
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__

@@ -242,8 +242,8 @@ class _Locator:
                 first_header = number if first_header is None else first_header
                 if name == key:
                     return f"{self._source}: line {number + 1}: "
-        line = self._assignment_line(0, key, stop=first_header)
-        return f"{self._source}: line {line + 1}: " if line is not None else f"{self._source}: "
+        assigned = self._assignment_line(0, key, stop=first_header)
+        return f"{self._source}: line {assigned + 1}: " if assigned is not None else f"{self._source}: "
 
     def _header_line(self, table: str, index: int) -> int | None:
         pattern = re.compile(r"\s*\[\[\s*" + re.escape(table) + r"\s*\]\]\s*(#.*)?$")
