@@ -56,7 +56,9 @@ NEVER_IMPORTED = {
 }
 """Modules the import walk reaches but that never run in the pinned runtime: left out
 (the bytecode compiler checks that the built-ins they stand in for are there)."""
-SERVER_ONLY = ("collector", "cli.py", "build.py", "layout.py", "wasm_prune.py", "pytest_plugin.py", "pytest_browsers.py")
+SERVER_ONLY = (
+    "collector", "cli.py", "build.py", "layout.py", "wasm_prune.py", "pytest_plugin.py", "pytest_browsers.py",
+)
 """Parts of the package that never go to the browser."""
 NOT_BUILD_INPUTS = ("collector", "cli.py", "pytest_plugin.py", "pytest_browsers.py")
 """Parts of the package the build never reads (for ``sources_hash``)."""
@@ -350,6 +352,7 @@ def build(out: Path = ROOT / "dist", runtime: Path = ROOT / "node_modules" / "py
     assets[package_name] = package
     loader = (ROOT / "web" / "rtp.js").read_text()
     key = runtime_key({name: {"integrity": integrity(assets[name])} for name in SHIPPED_RUNTIME})
+    assert key is not None  # every shipped runtime file is in the mapping just built
     settings = json.dumps({
         "package": package_name, "integrity": integrity(package),
         "runtime": runtime_dir(key),

@@ -44,7 +44,9 @@ def parser() -> argparse.ArgumentParser:
         "by the environment variable named in brackets; the option wins.",
     )
     add_option(serve, "--host", env="RTP_TAG_HOST", default="127.0.0.1", help="address to listen on")
-    add_option(serve, "--port", env="RTP_TAG_PORT", default=8000, type=int, help="port to listen on; 0 picks a free one")
+    add_option(
+        serve, "--port", env="RTP_TAG_PORT", default=8000, type=int, help="port to listen on; 0 picks a free one"
+    )
     add_option(serve, "--db", env="RTP_TAG_DB", default=DEFAULT_DB, help="SQLite file of the events")
     add_option(
         serve, "--dist", env=DIST_ENV, default=None, shown="./dist if it holds a built tag, else the tag inside "

@@ -175,7 +175,9 @@ def page_query(request: Request) -> tuple[str | None, int, int]:
         raise ProtocolError(f"visitor_id must be 1 to {MAX_ID_LENGTH} characters")
     after = _whole_number(query.get("after", "0"))
     if after is None:
-        raise ProtocolError(f"after must be the seq of an event or the next of an earlier answer, not {query['after']!r}")
+        raise ProtocolError(
+            f"after must be the seq of an event or the next of an earlier answer, not {query['after']!r}"
+        )
     limit = _whole_number(query.get("limit", str(DEFAULT_PAGE)))
     if limit is None or not 1 <= limit <= MAX_PAGE:
         raise ProtocolError(f"limit must be a whole number from 1 to {MAX_PAGE}, not {query['limit']!r}")

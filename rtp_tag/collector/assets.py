@@ -106,7 +106,7 @@ class Assets(StaticFiles):
         for coding, suffix in ENCODINGS:
             found = await self._file(name + suffix) if coding in accepted else None
             if found is not None:
-                response = FileResponse(found[0], stat_result=found[1], media_type=kind)
+                response: Response = FileResponse(found[0], stat_result=found[1], media_type=kind)
                 if self.is_not_modified(response.headers, headers):
                     return NotModifiedResponse(response.headers)
                 response.headers["Content-Encoding"] = coding
@@ -117,16 +117,16 @@ class Assets(StaticFiles):
             found = await self._file(name + suffix)
             if found is not None:
                 path, status = found
-                coding = "gzip" if "gzip" in accepted else None
-                body = await anyio.to_thread.run_sync(recoded, path, suffix, coding, status.st_mtime_ns)
+                recoding = "gzip" if "gzip" in accepted else None
+                body = await anyio.to_thread.run_sync(recoded, path, suffix, recoding, status.st_mtime_ns)
                 response = Response(body, media_type=kind, headers={
-                    "ETag": f'"{status.st_mtime_ns:x}-{status.st_size:x}-{coding or "identity"}"',
+                    "ETag": f'"{status.st_mtime_ns:x}-{status.st_size:x}-{recoding or "identity"}"',
                     "Last-Modified": formatdate(status.st_mtime, usegmt=True),
                 })
                 if self.is_not_modified(response.headers, headers):
                     return NotModifiedResponse(response.headers)
-                if coding:
-                    response.headers["Content-Encoding"] = coding
+                if recoding:
+                    response.headers["Content-Encoding"] = recoding
                 return response
         return None
 
