@@ -58,9 +58,10 @@ NEVER_IMPORTED = {
 (the bytecode compiler checks that the built-ins they stand in for are there)."""
 SERVER_ONLY = (
     "collector", "cli.py", "build.py", "layout.py", "wasm_prune.py", "pytest_plugin.py", "pytest_browsers.py",
+    "throwaway_postgres.py",
 )
 """Parts of the package that never go to the browser."""
-NOT_BUILD_INPUTS = ("collector", "cli.py", "pytest_plugin.py", "pytest_browsers.py")
+NOT_BUILD_INPUTS = ("collector", "cli.py", "pytest_plugin.py", "pytest_browsers.py", "throwaway_postgres.py")
 """Parts of the package the build never reads (for ``sources_hash``)."""
 BUILD_LINE = re.compile(r"var BUILD = \{.*?\}; /\* rewritten by build.py \*/")
 

@@ -47,7 +47,10 @@ def parser() -> argparse.ArgumentParser:
     add_option(
         serve, "--port", env="RTP_TAG_PORT", default=8000, type=int, help="port to listen on; 0 picks a free one"
     )
-    add_option(serve, "--db", env="RTP_TAG_DB", default=DEFAULT_DB, help="SQLite file of the events")
+    add_option(
+        serve, "--db", env="RTP_TAG_DB", default=DEFAULT_DB,
+        help="the events' database: a SQLite file, or postgresql://USER:PASS@HOST:PORT/DB",
+    )
     add_option(
         serve, "--dist", env=DIST_ENV, default=None, shown="./dist if it holds a built tag, else the tag inside "
         "the installed package", help="directory of the built tag to serve",
@@ -76,11 +79,12 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     from .collector.campaigns import CampaignConfigError
     from .collector.server import run
+    from .collector.stores import StoreUnavailable
 
     campaigns = Path(args.campaigns) if args.campaigns else None
     try:
-        return run(host=args.host, port=args.port, db=Path(args.db), dist=dist, campaigns=campaigns)
-    except CampaignConfigError as problem:
+        return run(host=args.host, port=args.port, db=args.db, dist=dist, campaigns=campaigns)
+    except (CampaignConfigError, StoreUnavailable) as problem:
         print(f"rtp-tag: {problem}", file=sys.stderr)
         return 2
 

@@ -4,6 +4,8 @@ Installed with rtp-tag (entry point ``pytest11``), so a site's own CI can use th
 
 - ``rtp_server``: a real ``rtp-tag serve`` process on a free port with its own
   database; ``.events()``, ``.wait_for_events(n)``, ``.stop()``, ``.start()``.
+- ``rtp_server_db``: the database ``rtp_server`` uses (a new SQLite file); override
+  it to run the collector on another, such as a ``postgresql://`` URL.
 - ``rtp_pages``: a second origin serving pages you write, with ``{tag}`` and
   ``{collector}`` filled in, and any response headers you give (a CSP, say).
 - ``rtp_console``: the console messages of pytest-playwright's ``page``.
@@ -56,7 +58,7 @@ class Collector:
     """A real ``rtp-tag serve`` process; it can be stopped and started again on the
     same port and database, as an outage would."""
 
-    def __init__(self, dist: Path, db: Path, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(self, dist: Path, db: Path | str, extra_args: tuple[str, ...] = ()) -> None:
         self.dist = dist
         self.db = db
         self.port = free_port()
@@ -232,9 +234,16 @@ def rtp_server_args() -> tuple[str, ...]:
 
 
 @pytest.fixture
-def rtp_server(rtp_dist: Path, tmp_path: Path, rtp_server_args: tuple[str, ...]) -> Iterator[Collector]:
+def rtp_server_db(tmp_path: Path) -> str:
+    """The database ``rtp_server`` stores into: a new SQLite file; override it to give
+    another (a ``postgresql://`` URL, say)."""
+    return str(tmp_path / "events.sqlite3")
+
+
+@pytest.fixture
+def rtp_server(rtp_dist: Path, rtp_server_db: str, rtp_server_args: tuple[str, ...]) -> Iterator[Collector]:
     """A real collector with an empty database, stopped after the test."""
-    collector = Collector(rtp_dist, tmp_path / "events.sqlite3", rtp_server_args)
+    collector = Collector(rtp_dist, rtp_server_db, rtp_server_args)
     collector.start()
     yield collector
     collector.stop()

@@ -23,7 +23,7 @@ from ..protocol import MAX_ACCOUNT_LENGTH, MAX_BODY_BYTES, MAX_ID_LENGTH, Protoc
 from .assets import Assets
 from .campaigns import EMPTY_CONFIG, CampaignConfig
 from .segments import campaigns_to_show, events_of_account, matched_segments
-from .stores import MAX_PAGE, Store, StoreBusy, UnknownCursor
+from .stores import MAX_PAGE, Store, StoreBusy, StoreUnavailable, UnknownCursor
 
 BUSY_RETRY_AFTER = 2
 """Seconds a client is told to wait (``Retry-After``) while the store is busy."""
@@ -200,6 +200,15 @@ async def list_events(request: Request) -> Response:
     return JSONResponse({"events": rows, "next": rows[-1]["seq"] if more else None})
 
 
+async def store_unavailable(request: Request, problem: Exception) -> Response:
+    """The database is lost (down, restarting, unreachable): retry; the store reconnects by itself."""
+    return JSONResponse(
+        {"error": f"the event store is unavailable ({problem}): retry after the Retry-After delay"},
+        status_code=503,
+        headers={"Retry-After": str(BUSY_RETRY_AFTER)},
+    )
+
+
 async def not_found(request: Request) -> Response:
     return error(404, f"no API at {request.url.path}")
 
@@ -231,7 +240,9 @@ def create_app(
             max_age=86400,
         )
     ]
-    app = Starlette(routes=routes, middleware=middleware)
+    app = Starlette(
+        routes=routes, middleware=middleware, exception_handlers={StoreUnavailable: store_unavailable}
+    )
     app.state.store = store
     app.state.campaigns = campaigns
     return app

@@ -22,8 +22,9 @@ class _AnnouncingServer(uvicorn.Server):
             print(f"rtp-tag serving on http://{host}:{port}/ (tag: /rtp.js, demo: /demo/)", flush=True)
 
 
-def run(host: str, port: int, db: Path, dist: Path, campaigns: Path | None = None) -> int:
-    """Serve until stopped; a malformed ``campaigns`` file raises CampaignConfigError first."""
+def run(host: str, port: int, db: str, dist: Path, campaigns: Path | None = None) -> int:
+    """Serve until stopped; a malformed ``campaigns`` file raises CampaignConfigError
+    first, a database that cannot be used StoreUnavailable."""
     campaign_file = CampaignFile(campaigns, _report) if campaigns is not None else None
     store = open_store(db)
     app = create_app(store, dist, campaign_file.current if campaign_file else lambda: EMPTY_CONFIG)

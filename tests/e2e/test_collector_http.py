@@ -28,6 +28,8 @@ from rtp_tag.protocol import MAX_BODY_BYTES, MAX_ID_LENGTH, MAX_VALUE_LENGTH, MA
 from rtp_tag.pytest_plugin import Collector
 
 OTHER_ORIGIN = "http://site.example"
+on_both_stores = pytest.mark.parametrize("rtp_server_db", ["sqlite", "postgresql"], indirect=True)
+"""For the tests of what is stored and listed: they run on SQLite and on PostgreSQL."""
 
 
 def event(**overrides: Any) -> dict[str, Any]:
@@ -61,6 +63,7 @@ def manifest(collector: Collector) -> dict[str, Any]:
 # ---- storing ---------------------------------------------------------------------
 
 
+@on_both_stores
 def test_a_valid_event_is_stored_and_listed_with_the_documented_fields(rtp_server):
     sent = event(values=["MyEvent", "download - example whitepaper"])
     status, answer = rtp_server.post(json.dumps(sent))
@@ -77,6 +80,7 @@ def test_a_valid_event_is_stored_and_listed_with_the_documented_fields(rtp_serve
     assert abs(row["received_at"] - time.time()) < 300
 
 
+@on_both_stores
 def test_an_array_of_events_is_stored_in_order_newest_last(rtp_server):
     first, second = event(values=["first"]), event(type="view", values=[], url="https://site.example/2")
     status, answer = rtp_server.post(json.dumps([first, second]))
@@ -89,6 +93,7 @@ def test_an_array_of_events_is_stored_in_order_newest_last(rtp_server):
     assert rows[1]["type"] == "view" and rows[1]["values"] == []  # views carry no values
 
 
+@on_both_stores
 def test_a_repeated_event_id_is_stored_once(rtp_server):
     sent = event()
     assert rtp_server.post(json.dumps(sent)) == (200, {"stored": 1, "duplicates": 0})
@@ -99,6 +104,7 @@ def test_a_repeated_event_id_is_stored_once(rtp_server):
     assert [row["event_id"] for row in rtp_server.events()] == [sent["event_id"], fresh["event_id"]]
 
 
+@on_both_stores
 def test_events_can_be_listed_for_one_visitor(rtp_server):
     mine, theirs = event(visitor_id="me" * 8), event(visitor_id="them" * 4)
     assert rtp_server.post(json.dumps([mine, theirs]))[0] == 200
@@ -153,6 +159,7 @@ def test_a_bad_body_is_refused_with_a_json_400_and_nothing_is_stored(rtp_server,
     assert rtp_server.events() == []
 
 
+@on_both_stores
 def test_after_refusing_bad_bodies_the_collector_still_stores_and_lists(rtp_server):
     for body in BAD_BODIES.values():
         rtp_server.post(body)
@@ -208,6 +215,7 @@ def get_status(collector: Collector, path: str) -> tuple[int, Any]:
         return problem.code, json.load(problem)
 
 
+@on_both_stores
 def test_events_are_listed_page_by_page_oldest_first_with_a_next_cursor(rtp_server):
     sent = [event(values=[f"e{i}"]) for i in range(5)]
     assert rtp_server.post(json.dumps(sent))[0] == 200
@@ -224,6 +232,7 @@ def test_events_are_listed_page_by_page_oldest_first_with_a_next_cursor(rtp_serv
     assert [row["values"] for row in rtp_server.events()] == [[f"e{i}"] for i in range(5)]
 
 
+@on_both_stores
 def test_one_visitors_events_are_paged_too(rtp_server):
     mine = [event(visitor_id="me" * 8, values=[f"m{i}"]) for i in range(3)]
     assert rtp_server.post(json.dumps([mine[0], event(visitor_id="them" * 4), *mine[1:]]))[0] == 200

@@ -36,6 +36,8 @@ zone = "hero"
 text = "Thanks for reading the whitepaper: join the live demo"
 link = "/webinar.html"
 """
+on_both_stores = pytest.mark.parametrize("rtp_server_db", ["sqlite", "postgresql"], indirect=True)
+"""For the answers read from the store: they run on SQLite and on PostgreSQL."""
 HOSTILE_TEXT = '<img src=x onerror="window.ranInjectedCode = true">'
 HOSTILE_CAMPAIGNS = f"""
 [[segments]]
@@ -254,6 +256,7 @@ def _event(visitor: str, kind: str, values: list[str], ts: int, event_id: str) -
             "visitor_id": visitor, "account": "", "url": "https://site.example/", "ts": ts}
 
 
+@on_both_stores
 def test_answers_are_per_account_uncached_and_readable_from_any_origin(rtp_server):
     click = _event("v1", "event", ["download - example whitepaper"], 1000, "e1") | {"account": "acme"}
     rtp_server.post(json.dumps(click))
@@ -275,6 +278,7 @@ def test_the_api_refuses_a_request_without_a_visitor_id(rtp_server):
         assert "visitor_id" in answer["error"]
 
 
+@on_both_stores
 def test_an_edited_campaigns_file_applies_without_a_restart(rtp_server, rtp_server_args):
     rtp_server.post(json.dumps(_event("v1", "event", ["Download - Example Whitepaper"], 1000, "e1")))
     assert _get(rtp_server, "api/campaigns?visitor_id=v1")[1]["campaigns"][0]["text"] == FOLLOW_UP

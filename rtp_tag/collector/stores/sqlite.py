@@ -15,26 +15,31 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .base import MAX_PAGE, StoreBusy, UnknownCursor
+from .base import MAX_PAGE, StoreBusy, StoreUnavailable, UnknownCursor
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id TEXT NOT NULL UNIQUE,
-    type TEXT NOT NULL,
-    "values" TEXT NOT NULL,
-    session_id TEXT NOT NULL,
-    visitor_id TEXT NOT NULL,
-    account TEXT NOT NULL,
-    url TEXT NOT NULL,
-    referrer TEXT NOT NULL,
-    ts INTEGER NOT NULL,
-    dropped INTEGER NOT NULL DEFAULT 0,
-    received_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_by_visitor ON events (visitor_id, seq);
-CREATE INDEX IF NOT EXISTS events_by_received_at ON events (received_at);
-"""
+SCHEMA_VERSION = 1
+"""Kept in the file's ``PRAGMA user_version``."""
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (  # IF NOT EXISTS: files written before schema versions already hold these
+        """CREATE TABLE IF NOT EXISTS events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            "values" TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            visitor_id TEXT NOT NULL,
+            account TEXT NOT NULL,
+            url TEXT NOT NULL,
+            referrer TEXT NOT NULL,
+            ts INTEGER NOT NULL,
+            dropped INTEGER NOT NULL DEFAULT 0,
+            received_at REAL NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS events_by_visitor ON events (visitor_id, seq)",
+        "CREATE INDEX IF NOT EXISTS events_by_received_at ON events (received_at)",
+    ),
+}
+"""Each schema version's statements from the one before; a file at version N runs N+1.. in order."""
 
 _COLUMNS = (
     "event_id", "type", "values", "session_id", "visitor_id",
@@ -66,7 +71,26 @@ class SqliteStore:
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
-            self._db.executescript(_SCHEMA)
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring the file's schema to ``SCHEMA_VERSION`` in one transaction."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise StoreUnavailable(
+                    f"the database's schema is version {version}, newer than this rtp-tag's "
+                    f"{SCHEMA_VERSION}: upgrade rtp-tag"
+                )
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[step]:
+                    self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def add(self, events: Iterable[dict[str, Any]]) -> int:
         """Store events not seen before (by ``event_id``), all or none; return how many were new."""

@@ -1,0 +1,215 @@
+"""Events in PostgreSQL, for any number of collector replicas on one database.
+
+A pool of psycopg 3 connections per process; each write is one transaction. A
+resent event (the same ``event_id`` through any replica) is stored once
+(``ON CONFLICT DO NOTHING``). The schema is created and migrated at start under an
+advisory lock, so replicas starting at once against an empty database take turns.
+
+A database that cannot be reached at start raises ``StoreUnavailable`` naming the
+URL without its password; lost while serving, each call raises ``StoreUnavailable``
+(the collector answers 503 + Retry-After) until the pool reconnects by itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import errors
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from .base import MAX_PAGE, StoreBusy, StoreUnavailable, UnknownCursor
+
+SCHEMA_VERSION = 1
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE events (
+        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        event_id text NOT NULL UNIQUE,
+        type text NOT NULL,
+        "values" jsonb NOT NULL,
+        session_id text NOT NULL,
+        visitor_id text NOT NULL,
+        account text NOT NULL,
+        url text NOT NULL,
+        referrer text NOT NULL,
+        ts bigint NOT NULL,
+        dropped bigint NOT NULL DEFAULT 0,
+        received_at double precision NOT NULL
+    );
+    CREATE INDEX events_by_visitor ON events (visitor_id, seq);
+    CREATE INDEX events_by_received_at ON events (received_at);
+    """,
+}
+"""Each schema version's step from the one before; a database at version N runs N+1.. in order."""
+_MIGRATION_LOCK = 0x7274_7074_6167  # "rtptag": the advisory lock replicas take turns on at start
+
+_COLUMNS = (
+    "event_id", "type", "values", "session_id", "visitor_id",
+    "account", "url", "referrer", "ts", "dropped", "received_at",
+)
+_COLUMN_LIST = ", ".join(f'"{column}"' for column in _COLUMNS)
+
+POOL_SIZE = 8
+"""Connections per process: enough for the threads that wait on the database at once."""
+CONNECT_TIMEOUT = 5
+"""Seconds to reach the database at start, and to get a connection while serving."""
+DELETE_CHUNK = 10_000
+"""Events deleted a transaction by retention, so a long purge never holds locks for long."""
+_RETRIES = 3
+"""Attempts of a transaction the database aborted for a conflict (a deadlock, say)."""
+
+T = TypeVar("T")
+
+
+def redacted(url: str) -> str:
+    """``url`` with its password replaced by ``***``, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class PostgresStore:
+    """The events table on a PostgreSQL server; safe to share between threads."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT) as conn:
+                _migrate(conn)
+        except psycopg.Error as problem:
+            raise StoreUnavailable(f"cannot use the database at {redacted(url)}: {_first_line(problem, url)}") from None
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=POOL_SIZE,
+            timeout=CONNECT_TIMEOUT,
+            kwargs={"connect_timeout": CONNECT_TIMEOUT},
+            open=True,
+            name="rtp-tag",
+        )
+
+    def add(self, events: Iterable[dict[str, Any]]) -> int:
+        """Store events not seen before (by ``event_id``), all or none; return how many were new."""
+        now = time.time()
+        rows = [
+            (
+                e["event_id"], e["type"], Jsonb(list(e["values"])), e["session_id"],
+                e["visitor_id"], e.get("account") or "", e["url"], e.get("referrer") or "",
+                int(e["ts"]), int(e.get("dropped", 0)), now,
+            )
+            for e in events
+        ]
+        if not rows:
+            return 0
+        one = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+        query = (
+            f"INSERT INTO events ({_COLUMN_LIST}) VALUES {', '.join([one] * len(rows))} "
+            "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+        )
+        params = [value for row in rows for value in row]
+
+        def insert(conn: psycopg.Connection[Any]) -> int:
+            return len(conn.execute(query, params).fetchall())
+
+        return self._transaction(insert)
+
+    def events(self, visitor_id: str | None = None, after: int = 0, limit: int = MAX_PAGE) -> list[dict[str, Any]]:
+        """Up to ``limit`` events with ``seq`` above ``after``, oldest first (see ``Store``)."""
+        query = f"SELECT seq, {_COLUMN_LIST} FROM events WHERE seq > %s"
+        params: list[Any] = [after]
+        if visitor_id is not None:
+            query += " AND visitor_id = %s"
+            params.append(visitor_id)
+        query += " ORDER BY seq LIMIT %s"
+        params.append(limit)
+
+        def select(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+            if after > 0:
+                handed_out = conn.execute(
+                    "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM events_seq_seq"
+                ).fetchone()
+                if handed_out is None or after > handed_out[0]:
+                    raise UnknownCursor(f"no event was ever stored with seq {after}")
+            with conn.cursor(row_factory=dict_row) as cursor:
+                return list(cursor.execute(query, params).fetchall())
+
+        return self._transaction(select)
+
+    def delete_visitor(self, visitor_id: str) -> int:
+        """Delete every stored trace of one visitor; return how many events went."""
+        return self._transaction(
+            lambda conn: conn.execute("DELETE FROM events WHERE visitor_id = %s", (visitor_id,)).rowcount
+        )
+
+    def delete_received_before(self, cutoff: float) -> int:
+        """Delete events received before ``cutoff``, a chunk a transaction; return how many."""
+        deleted = 0
+        while True:
+            chunk = self._transaction(
+                lambda conn: conn.execute(
+                    "DELETE FROM events WHERE seq IN "
+                    "(SELECT seq FROM events WHERE received_at < %s ORDER BY received_at LIMIT %s)",
+                    (cutoff, DELETE_CHUNK),
+                ).rowcount
+            )
+            deleted += chunk
+            if chunk < DELETE_CHUNK:
+                return deleted
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def _transaction(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """``work`` in one transaction on a pooled connection. A lost database raises
+        StoreUnavailable (its connection is dropped, the pool reconnects); a deadlock
+        or serialization conflict is retried, then raises StoreBusy."""
+        for attempt in range(_RETRIES):
+            try:
+                with self._pool.connection() as conn, conn.transaction():
+                    return work(conn)
+            except (errors.DeadlockDetected, errors.SerializationFailure) as problem:
+                if attempt == _RETRIES - 1:
+                    raise StoreBusy(str(problem)) from None
+            except PoolTimeout:
+                raise StoreUnavailable(f"no connection to {redacted(self.url)} within {CONNECT_TIMEOUT} s") from None
+            except psycopg.OperationalError as problem:
+                raise StoreUnavailable(_first_line(problem, self.url)) from None
+        raise AssertionError("unreachable")
+
+
+def _migrate(conn: psycopg.Connection[Any]) -> None:
+    """Bring the schema to ``SCHEMA_VERSION``, one replica at a time."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
+        row = conn.execute("SELECT version FROM schema_version").fetchone()
+        version = row[0] if row else 0
+        if version > SCHEMA_VERSION:
+            raise psycopg.DataError(
+                f"the database's schema is version {version}, newer than this rtp-tag's "
+                f"{SCHEMA_VERSION}: upgrade rtp-tag"
+            )
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            conn.execute(_MIGRATIONS[step].encode())
+        if row is None:
+            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (SCHEMA_VERSION,))
+        elif version != SCHEMA_VERSION:
+            conn.execute("UPDATE schema_version SET version = %s", (SCHEMA_VERSION,))
+
+
+def _first_line(problem: Exception, url: str) -> str:
+    """The error's first line, without the URL's password should it appear."""
+    text = str(problem).strip().splitlines()[0] if str(problem).strip() else type(problem).__name__
+    password = urlsplit(url).password
+    return text.replace(password, "***") if password else text

@@ -1,0 +1,146 @@
+"""``rtp-tag serve`` replicas on one PostgreSQL database, as real processes over HTTP:
+they behave as one collector; a database that refuses at start stops the server
+with one line; one lost while serving makes ``/collect`` answer 503 + Retry-After
+until it is back, with nothing lost.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rtp_tag.pytest_plugin import Collector
+
+CAMPAIGNS = """
+[[segments]]
+id = "wp"
+name = "Whitepaper downloaders"
+custom_data = "download - example whitepaper"
+
+[[campaigns]]
+name = "Whitepaper follow-up"
+segment = "wp"
+zone = "hero"
+text = "Join the live demo"
+"""
+
+
+def event(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "type": "event", "values": ["download - example whitepaper"], "event_id": uuid.uuid4().hex,
+        "session_id": "s1", "visitor_id": "v1", "account": "acme", "url": "https://site.example/",
+        "ts": int(time.time() * 1000),
+    }
+    return data | overrides
+
+
+def get(collector: Collector, path: str) -> tuple[int, dict[str, str], Any]:
+    try:
+        with urllib.request.urlopen(collector.url + path, timeout=10) as response:
+            return response.status, dict(response.headers), json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.load(error)
+
+
+@pytest.fixture
+def replicas(postgres, rtp_dist: Path, tmp_path: Path) -> Iterator[list[Collector]]:
+    """Two collectors on one new PostgreSQL database, with the same campaigns file."""
+    url = postgres.create_database(f"replicas_{uuid.uuid4().hex[:8]}")
+    campaigns = tmp_path / "campaigns.toml"
+    campaigns.write_text(CAMPAIGNS)
+    started = [Collector(rtp_dist, url, ("--campaigns", str(campaigns))) for _ in range(2)]
+    try:
+        for collector in started:
+            collector.start()
+        yield started
+    finally:
+        for collector in started:
+            collector.stop()
+
+
+def test_an_event_resent_to_another_replica_is_stored_once(replicas):
+    first, second = replicas
+    sent = json.dumps(event())
+    assert first.post(sent) == (200, {"stored": 1, "duplicates": 0})
+    assert second.post(sent) == (200, {"stored": 0, "duplicates": 1})
+    assert len(first.events()) == len(second.events()) == 1
+
+
+def test_an_event_stored_through_one_replica_is_seen_at_once_by_the_other(replicas):
+    first, second = replicas
+    assert get(second, "api/visitor?visitor_id=v1&account=acme")[2] == {"matchedSegments": []}
+    assert first.post(json.dumps(event()))[0] == 200
+    # no wait: the other replica's very next answer already reflects the write
+    assert get(second, "api/visitor?visitor_id=v1&account=acme")[2] == {
+        "matchedSegments": [{"id": "wp", "name": "Whitepaper downloaders"}]
+    }
+    assert [c["text"] for c in get(second, "api/campaigns?visitor_id=v1&account=acme")[2]["campaigns"]] == [
+        "Join the live demo"
+    ]
+    assert [e["visitor_id"] for e in second.events()] == ["v1"]
+
+
+def serve(rtp_dist: Path, db: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rtp_tag.cli", "serve", "--port", "0", "--db", db, "--dist", str(rtp_dist)],
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_a_database_that_refuses_at_start_stops_serve_with_one_line_without_the_password(postgres, rtp_dist):
+    url = postgres.url("postgres", password="wrong-password")
+    result = serve(rtp_dist, url)
+    assert result.returncode == 2
+    assert "serving on" not in result.stdout
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"rtp-tag: cannot use the database at postgresql://rtp:***@127.0.0.1:{postgres.port}/postgres")
+    assert "password authentication failed" in line and "wrong-password" not in line
+
+
+def test_an_unreachable_database_at_start_stops_serve_with_one_line(rtp_dist):
+    from rtp_tag.pytest_plugin import free_port
+
+    url = f"postgresql://rtp:s3cret@127.0.0.1:{free_port()}/events"
+    result = serve(rtp_dist, url)
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert url.replace("s3cret", "***") in line and "s3cret" not in line
+
+
+def test_a_database_lost_while_serving_answers_503_with_retry_after_then_recovers(postgres, rtp_dist, tmp_path):
+    collector = Collector(rtp_dist, postgres.create_database(f"lost_{uuid.uuid4().hex[:8]}"))
+    collector.start()
+    try:
+        assert collector.post(json.dumps(event()))[0] == 200
+        postgres.stop("immediate")
+        try:
+            request = urllib.request.Request(
+                collector.url + "collect", data=json.dumps(event()).encode(), method="POST",
+                headers={"Content-Type": "text/plain"},
+            )
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=30)
+            assert refused.value.code == 503
+            assert int(refused.value.headers["Retry-After"]) > 0
+            assert "unavailable" in json.load(refused.value)["error"]
+        finally:
+            postgres.start()
+        late = json.dumps(event(values=["sent after the outage"]))
+        deadline = time.monotonic() + 30
+        while (status := collector.post(late)[0]) != 200:  # the tag retries the same way
+            assert status == 503 and time.monotonic() < deadline, f"answered {status}; not back within 30 s"
+            time.sleep(0.5)
+        assert [e["values"] for e in collector.events()][-1] == ["sent after the outage"]
+        assert len(collector.events()) == 2
+    finally:
+        collector.stop()

@@ -1,0 +1,216 @@
+"""Each store (SQLite, PostgreSQL) behind the one Store interface, in process.
+
+Every test here runs once per store (the ``db`` fixture): the collector's answers
+must not depend on which database a site chose.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from rtp_tag.collector.stores import Store, StoreUnavailable, UnknownCursor, open_store
+
+
+def event(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "type": "event",
+        "values": ["MyEvent"],
+        "event_id": uuid.uuid4().hex,
+        "session_id": "s" * 32,
+        "visitor_id": "v" * 32,
+        "account": "ACME-1",
+        "url": "https://site.example/whitepaper",
+        "referrer": "https://site.example/",
+        "ts": int(time.time() * 1000),
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def store(db: str) -> Iterator[Store]:
+    opened = open_store(db)
+    yield opened
+    opened.close()
+
+
+def test_an_event_is_stored_once_however_often_it_is_added(store):
+    sent = event()
+    assert store.add([sent]) == 1
+    assert store.add([sent]) == 0
+    assert store.add([sent, event()]) == 1
+    assert [e["event_id"] for e in store.events()].count(sent["event_id"]) == 1
+
+
+def test_events_are_listed_oldest_first_with_the_fields_sent(store):
+    first = event(values=["first", "second value"], ts=1)
+    view = event(type="view", values=[], visitor_id="other", referrer=None, account=None, ts=2)
+    view.pop("referrer"), view.pop("account")
+    assert store.add([first, view]) == 2
+    listed = store.events()
+    assert [e["event_id"] for e in listed] == [first["event_id"], view["event_id"]]
+    for field in ("event_id", "type", "values", "session_id", "visitor_id", "account", "url", "referrer", "ts"):
+        assert listed[0][field] == first[field], field
+    assert (listed[1]["account"], listed[1]["referrer"], listed[1]["values"]) == ("", "", [])
+    assert [e["event_id"] for e in store.events(visitor_id="other")] == [view["event_id"]]
+
+
+def test_a_reopened_store_keeps_its_events_and_schema(db, store):
+    sent = event()
+    store.add([sent])
+    store.close()
+    again = open_store(db)  # the schema is at its version already: nothing to migrate
+    try:
+        assert [e["event_id"] for e in again.events()] == [sent["event_id"]]
+    finally:
+        again.close()
+    assert schema_version(db) >= 1
+
+
+def test_two_replicas_on_one_database_store_a_resent_event_once_and_read_each_others_writes(db, store):
+    other = open_store(db)
+    try:
+        sent = event()
+        assert store.add([sent]) == 1
+        assert [e["event_id"] for e in other.events()] == [sent["event_id"]]  # read your writes
+        assert other.add([sent]) == 0  # the tag resent it to another replica
+        assert len(store.events()) == 1
+    finally:
+        other.close()
+
+
+def test_replicas_adding_the_same_events_at_once_store_each_once(db, store):
+    replicas = [store, open_store(db), open_store(db)]
+    batches = [[event(event_id=f"e{n}-{i}") for i in range(20)] for n in range(10)]
+    stored: list[int] = []
+
+    def send(replica: Store) -> None:
+        for batch in batches:
+            stored.append(replica.add(batch))
+
+    try:
+        threads = [threading.Thread(target=send, args=(replica,)) for replica in replicas]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        for replica in replicas[1:]:
+            replica.close()
+    assert sum(stored) == 200
+    assert len(store.events()) == 200
+
+
+def schema_version(db: str) -> int:
+    if db.startswith("postgresql://"):
+        with psycopg.connect(db) as conn:
+            row = conn.execute("SELECT version FROM schema_version").fetchone()
+            assert row is not None
+            return int(row[0])
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+# ---- PostgreSQL only: start-up, replicas starting at once, a lost database ----------
+
+
+def test_replicas_starting_at_once_on_an_empty_database_all_start(postgres):
+    url = postgres.create_database("starting_at_once")
+    opened: list[Store] = []
+    failures: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            opened.append(open_store(url))
+        except BaseException as problem:  # noqa: BLE001 - reported below
+            failures.append(problem)
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert failures == []
+        assert opened[0].add([event()]) == 1
+        assert all(len(replica.events()) == 1 for replica in opened)
+        assert schema_version(url) >= 1
+    finally:
+        for replica in opened:
+            replica.close()
+
+
+@pytest.mark.parametrize(
+    "problem, cause",
+    [("wrong password", "password authentication failed"), ("no such database", "does not exist")],
+)
+def test_a_database_that_refuses_at_start_is_named_without_its_password(postgres, problem, cause):
+    url = postgres.url("postgres", password="not-the-password") if problem == "wrong password" else postgres.url("nope")
+    with pytest.raises(StoreUnavailable) as raised:
+        open_store(url)
+    message = str(raised.value)
+    assert f"rtp:***@127.0.0.1:{postgres.port}/" in message and cause in message
+    assert "not-the-password" not in message and "throwaway-secret" not in message
+    assert "\n" not in message
+
+
+def test_an_unreachable_database_at_start_is_named_without_its_password(postgres):
+    closed_port = postgres.port + 1 if postgres.port < 65535 else postgres.port - 1
+    url = f"postgresql://rtp:s3cret@127.0.0.1:{closed_port}/events"
+    with pytest.raises(StoreUnavailable) as raised:
+        open_store(url)
+    message = str(raised.value)
+    assert f"postgresql://rtp:***@127.0.0.1:{closed_port}/events" in message
+    assert "s3cret" not in message and "\n" not in message
+
+
+def test_a_database_lost_while_serving_is_unavailable_then_recovers_by_itself(postgres):
+    store = open_store(postgres.create_database("lost_while_serving"))
+    try:
+        assert store.add([event()]) == 1
+        postgres.stop("immediate")  # as a crash would
+        try:
+            with pytest.raises(StoreUnavailable):
+                store.add([event()])
+        finally:
+            postgres.start()
+        deadline = time.monotonic() + 30
+        while True:  # the pool reconnects in the background; the first calls may still fail
+            try:
+                assert store.add([event()]) == 1
+                break
+            except StoreUnavailable:
+                assert time.monotonic() < deadline, "the store did not recover within 30 s"
+                time.sleep(0.2)
+        assert len(store.events()) == 2
+    finally:
+        store.close()
+
+
+def test_events_are_paged_by_seq_and_a_cursor_never_handed_out_is_refused(store):
+    sent = [event(values=[f"e{i}"]) for i in range(5)]
+    store.add(sent)
+    first = store.events(limit=2)
+    rest = store.events(after=first[-1]["seq"])
+    assert [e["values"] for e in first + rest] == [[f"e{i}"] for i in range(5)]
+    with pytest.raises(UnknownCursor):
+        store.events(after=rest[-1]["seq"] + 1000)
+
+
+def test_deleting_a_visitor_and_old_events_removes_only_those(store):
+    mine, theirs = event(visitor_id="me"), event(visitor_id="them")
+    store.add([mine, theirs])
+    assert store.delete_visitor("me") == 1
+    assert store.delete_visitor("me") == 0
+    assert [e["visitor_id"] for e in store.events()] == ["them"]
+    assert store.delete_received_before(time.time() - 3600) == 0
+    assert store.delete_received_before(time.time() + 1) == 1
+    assert store.events() == []
