@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import random
 import shutil
+import socket
 import sqlite3
+import subprocess
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from rtp_tag.pytest_plugin import TAG_READY, Collector
+from rtp_tag.pytest_plugin import TAG_READY, Collector, Pages, free_port
 
 BUTTON_PAGE = """<!doctype html><html><head><script src="{tag}"></script></head>
 <body><button id="go" data-rtp-event="%s">Go</button><a id="next" href="next.html">next</a></body></html>"""
@@ -234,3 +238,145 @@ def test_no_event_is_lost_or_doubled_while_the_collector_is_killed_three_times(
         )
     assert lost == [] and doubled == []
     assert sum(counts.values()) == LOSS_EVENTS
+
+
+NGINX_CONFIG = """
+daemon off;
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 512; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    client_max_body_size 1m;
+    client_body_buffer_size 128k;
+    upstream collectors {{
+{servers}
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://collectors;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_connect_timeout 2s;
+            # POST /collect is safe to send again: the collector stores each event_id once.
+            proxy_next_upstream error timeout http_502 http_503 non_idempotent;
+        }}
+    }}
+}}
+"""
+
+
+class Balancer:
+    """A real nginx in front of ``replicas``: round robin, each request that fails
+    (refused, cut off, 502, 503) passed to the next replica."""
+
+    def __init__(self, root: Path, replicas: list[Collector]) -> None:
+        self.port = free_port()
+        root.mkdir(parents=True, exist_ok=True)
+        root.chmod(0o777)  # nginx's workers run as nobody when the tests run as root
+        servers = "\n".join(f"        server 127.0.0.1:{r.port} max_fails=1 fail_timeout=1s;" for r in replicas)
+        conf = root / "nginx.conf"
+        conf.write_text(NGINX_CONFIG.format(root=root, servers=servers, port=self.port))
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        self._process = subprocess.Popen([nginx, "-c", str(conf), "-e", str(root / "error.log")])
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                assert self._process.poll() is None, f"nginx stopped: {(root / 'error.log').read_text()}"
+                assert time.monotonic() < deadline, "nginx did not listen within 30 s"
+                time.sleep(0.1)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def tag_url(self) -> str:
+        return self.url + "rtp.js"
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=10)
+
+
+REPLICAS = 3
+
+
+@pytest.fixture
+def replicas(postgres, rtp_dist, tmp_path) -> Iterator[list[Collector]]:
+    """Three collectors on one new PostgreSQL database."""
+    url = postgres.create_database(f"chaos_{random.randrange(1 << 30)}")
+    started = [Collector(rtp_dist, url) for _ in range(REPLICAS)]
+    try:
+        for replica in started:
+            replica.start()
+        yield started
+    finally:
+        for replica in started:
+            replica.stop()
+
+
+@pytest.mark.only_browser("chromium")
+def test_no_event_is_lost_or_doubled_across_three_replicas_on_postgresql_killed_in_turn_and_a_database_restart(
+    context, postgres, replicas, tmp_path, browser_name, capsys
+):
+    balancer = Balancer(tmp_path / "nginx", replicas)
+    pages = Pages(tmp_path / "site", balancer)  # type: ignore[arg-type]  # the tag and /collect via nginx
+    try:
+        url = pages.add("index.html", '<script src="{tag}"></script><p>loss test behind a balancer</p>')
+        tabs = [context.new_page() for _ in range(LOSS_TABS)]
+        for tab in tabs:
+            tab.goto(url)
+            tab.wait_for_function(TAG_READY)
+        seed = random.randrange(1 << 30)
+        rng = random.Random(seed)
+        outages: list[str] = []
+
+        def chaos() -> None:
+            for turn in range(LOSS_OUTAGES * 2):
+                time.sleep(rng.uniform(0.3, 1.5))
+                if turn == LOSS_OUTAGES:
+                    postgres.restart("immediate")  # as a crash of the database would
+                    outages.append("database")
+                    continue
+                victim = rng.randrange(REPLICAS)
+                replicas[victim].kill()  # SIGKILL, mid-request or not
+                down_for = rng.uniform(0.3, 2.0)
+                time.sleep(down_for)
+                replicas[victim].start()
+                outages.append(f"replica {victim} {down_for:.1f}s")
+
+        killer = threading.Thread(target=chaos)
+        killer.start()
+        try:
+            for index in range(LOSS_EVENTS):
+                tabs[index % LOSS_TABS].evaluate("v => rtp('send', 'event', {value: v})", f"loss-{index}")
+                if index % 10 == 9:
+                    tabs[0].wait_for_timeout(200)  # spread the 500 events over about 10 s of outages
+        finally:
+            killer.join()
+        replicas[0].wait_for_events(LOSS_EVENTS, timeout=120)
+        counts = _values(replicas[0])
+        lost = [f"loss-{i}" for i in range(LOSS_EVENTS) if counts[f"loss-{i}"] == 0]
+        doubled = [value for value, count in counts.items() if count > 1]
+        with capsys.disabled():
+            print(
+                f"\nloss test behind nginx [{browser_name}, seed {seed}]: {LOSS_EVENTS} sent from {LOSS_TABS} tabs "
+                f"to {REPLICAS} replicas on PostgreSQL, {sum(counts.values())} stored, {len(lost)} lost, "
+                f"{len(doubled)} doubled; outages: {', '.join(outages)}"
+            )
+        assert lost == [] and doubled == []
+        assert sum(counts.values()) == LOSS_EVENTS
+    finally:
+        pages.close()
+        balancer.stop()
