@@ -25,10 +25,11 @@ import shutil
 import subprocess
 import tempfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .layout import COMPRESSIBLE, ENCODINGS, LOADER, MANIFEST, SHIPPED_RUNTIME, SOURCES_STAMP, runtime_dir, runtime_key
+from .build_cache import BuildCache
 from .wasm_prune import pruned_runtime
 
 try:
@@ -57,8 +58,8 @@ NEVER_IMPORTED = {
 """Modules the import walk reaches but that never run in the pinned runtime: left out
 (the bytecode compiler checks that the built-ins they stand in for are there)."""
 SERVER_ONLY = (
-    "collector", "cli.py", "build.py", "layout.py", "wasm_prune.py", "pytest_plugin.py", "pytest_browsers.py",
-    "throwaway_postgres.py",
+    "collector", "cli.py", "build.py", "build_cache.py", "layout.py", "wasm_prune.py", "pytest_plugin.py",
+    "pytest_browsers.py", "throwaway_postgres.py",
 )
 """Parts of the package that never go to the browser."""
 NOT_BUILD_INPUTS = ("collector", "cli.py", "pytest_plugin.py", "pytest_browsers.py", "throwaway_postgres.py")
@@ -309,17 +310,30 @@ def package_tag(dist: Path, target: Path) -> tuple[int, int]:
     return files, size
 
 
-def precompressed(data: bytes) -> dict[str, bytes]:
+def precompressed(data: bytes, cache: BuildCache | None = None) -> dict[str, bytes]:
     """``.gz`` and ``.br`` versions of ``data`` worth serving (at least 10% smaller)."""
-    versions = {".gz": gzip.compress(data, 9, mtime=0)}
-    if brotli is not None:
-        versions[".br"] = brotli.compress(data, quality=11, lgwin=24)
-    return {suffix: packed for suffix, packed in versions.items() if len(packed) < 0.9 * len(data)}
+    suffixes = (".gz", ".br") if brotli is not None else (".gz",)
+
+    def make() -> list[bytes]:
+        versions = [gzip.compress(data, 9, mtime=0)]
+        if brotli is not None:
+            versions.append(brotli.compress(data, quality=11, lgwin=24))
+        return versions
+
+    made = _cached(cache, "compressed", [data, " ".join(suffixes).encode()], make)
+    assert made is not None
+    return {suffix: packed for suffix, packed in zip(suffixes, made) if len(packed) < 0.9 * len(data)}
+
+
+CACHE = ROOT / ".cache" / "build"
+"""Where the build keeps the results of its slow steps (see ``build_cache``)."""
 
 
 def build(out: Path = ROOT / "dist", runtime: Path = ROOT / "node_modules" / "pyodide",
-          binaryen: Path = ROOT / "node_modules" / "binaryen") -> dict[str, dict[str, object]]:
-    """Write ``out`` afresh and return the manifest."""
+          binaryen: Path = ROOT / "node_modules" / "binaryen",
+          cache: BuildCache | None = None) -> dict[str, dict[str, object]]:
+    """Write ``out`` afresh and return the manifest. With a ``cache``, the slow steps
+    (pruning, bytecode, compression) are reused when their inputs did not change."""
     if not (ROOT / "web" / LOADER).is_file():
         raise BuildError(
             f"the tag's sources are not next to {PACKAGE} (no web/{LOADER}): `rtp-tag build` works in a "
@@ -335,15 +349,24 @@ def build(out: Path = ROOT / "dist", runtime: Path = ROOT / "node_modules" / "py
     out.mkdir(parents=True)
     assets: dict[str, bytes] = {name: (runtime / name).read_bytes() for name in SHIPPED_RUNTIME}
     lock = json.loads((runtime / "pyodide-lock.json").read_text())
-    pruned = pruned_runtime(assets["pyodide.asm.wasm"], assets["pyodide.asm.mjs"].decode(),
-                            [assets["pyodide.mjs"].decode()], binaryen)
+    runtime_files = [assets[name] for name in SHIPPED_RUNTIME]
+    binaryen_version = (binaryen / "package.json").read_bytes() if (binaryen / "package.json").is_file() else b""
+
+    def prune() -> list[bytes] | None:
+        pruned = pruned_runtime(assets["pyodide.asm.wasm"], assets["pyodide.asm.mjs"].decode(),
+                                [assets["pyodide.mjs"].decode()], binaryen)
+        return None if pruned is None else [pruned[0], pruned[1].encode()]
+
+    pruned = _cached(cache, "pruned-runtime", [*runtime_files, binaryen_version], prune)
     if pruned is None:
         print("note: the runtime's unused exports were not pruned (needs Node.js and `npm ci` for binaryen)")
     else:
-        assets["pyodide.asm.wasm"], assets["pyodide.asm.mjs"] = pruned[0], pruned[1].encode()
+        assets["pyodide.asm.wasm"], assets["pyodide.asm.mjs"] = pruned
     seeds = (*BOOTSTRAP_MODULES, *package_imports())
     stdlib = trimmed_stdlib(assets["python_stdlib.zip"], seeds, never=NEVER_IMPORTED)
-    compiled = compiled_stdlib(stdlib, runtime)
+    made = _cached(cache, "compiled-stdlib", [stdlib, *runtime_files],
+                   lambda: None if (compiled := compiled_stdlib(stdlib, runtime)) is None else [compiled])
+    compiled = None if made is None else made[0]
     if compiled is None:
         print("note: Node.js could not compile the standard library to bytecode; shipping its sources (slower boot)")
         stdlib = trimmed_stdlib(assets["python_stdlib.zip"], seeds)  # unchecked: keep the fallbacks
@@ -369,7 +392,7 @@ def build(out: Path = ROOT / "dist", runtime: Path = ROOT / "node_modules" / "py
         (out / name).write_bytes(data)
         manifest[name] = {"bytes": len(data), "integrity": integrity(data)}
         if name.endswith(COMPRESSIBLE):
-            for suffix, packed in precompressed(data).items():
+            for suffix, packed in precompressed(data, cache).items():
                 (out / (name + suffix)).write_bytes(packed)
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     (out / SOURCES_STAMP).write_text(sources + "\n")
@@ -382,12 +405,20 @@ def build(out: Path = ROOT / "dist", runtime: Path = ROOT / "node_modules" / "py
         final.rename(previous)
     out.rename(final)
     shutil.rmtree(previous, ignore_errors=True)
+    if cache is not None:
+        cache.prune()
     return manifest
 
 
+def _cached(cache: BuildCache | None, step: str, inputs: list[bytes],
+            make: Callable[[], list[bytes] | None]) -> list[bytes] | None:
+    return make() if cache is None else cache.remember(step, inputs, make)
+
+
 def main() -> int:
+    cache = BuildCache(CACHE)
     try:
-        manifest = build()
+        manifest = build(cache=cache)
     except BuildError as problem:
         print(f"build failed: {problem}")
         return 1
@@ -400,6 +431,15 @@ def main() -> int:
         print(f"  dist/{name:32} {size / 1024:9.1f} KiB ({packed / 1024:7.1f} KiB sent)  {entry['integrity']}")
     print(f"wrote dist/ ({total / 1024 / 1024:.1f} MiB in {len(manifest)} assets, {sent / 1024 / 1024:.1f} MiB "
           f"as sent compressed, plus .br/.gz, demo/ and manifest.json)")
+    if cache.reused:
+        print(f"reused from {CACHE.relative_to(ROOT)}/ (inputs and build code unchanged): {_steps(cache.reused)}")
+    if cache.made:
+        print(f"made and kept in {CACHE.relative_to(ROOT)}/: {_steps(cache.made)}")
     if brotli is None:
         print("note: install `brotli` (pip install brotli) for .br assets, about a fifth smaller than .gz")
     return 0
+
+
+def _steps(steps: list[str]) -> str:
+    """``compressed x12, pruned-runtime`` from a list of step names."""
+    return ", ".join(f"{step} x{steps.count(step)}" if steps.count(step) > 1 else step for step in sorted(set(steps)))
