@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import inspect
 import io
 import json
 import re
@@ -28,8 +29,8 @@ import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .layout import COMPRESSIBLE, ENCODINGS, LOADER, MANIFEST, SHIPPED_RUNTIME, SOURCES_STAMP, runtime_dir, runtime_key
 from .build_cache import BuildCache
+from .layout import COMPRESSIBLE, ENCODINGS, LOADER, MANIFEST, SHIPPED_RUNTIME, SOURCES_STAMP, runtime_dir, runtime_key
 from .wasm_prune import pruned_runtime
 
 try:
@@ -320,9 +321,10 @@ def precompressed(data: bytes, cache: BuildCache | None = None) -> dict[str, byt
             versions.append(brotli.compress(data, quality=11, lgwin=24))
         return versions
 
-    made = _cached(cache, "compressed", [data, " ".join(suffixes).encode()], make)
+    made = _cached(cache, "compressed", [data, b"gzip 9, brotli quality 11 lgwin 24: " + " ".join(suffixes).encode()],
+                   make)
     assert made is not None
-    return {suffix: packed for suffix, packed in zip(suffixes, made) if len(packed) < 0.9 * len(data)}
+    return {suffix: packed for suffix, packed in zip(suffixes, made, strict=True) if len(packed) < 0.9 * len(data)}
 
 
 CACHE = ROOT / ".cache" / "build"
@@ -357,14 +359,14 @@ def build(out: Path = ROOT / "dist", runtime: Path = ROOT / "node_modules" / "py
                                 [assets["pyodide.mjs"].decode()], binaryen)
         return None if pruned is None else [pruned[0], pruned[1].encode()]
 
-    pruned = _cached(cache, "pruned-runtime", [*runtime_files, binaryen_version], prune)
+    pruned = _cached(cache, "pruned-runtime", [*runtime_files, binaryen_version, _source_of(pruned_runtime)], prune)
     if pruned is None:
         print("note: the runtime's unused exports were not pruned (needs Node.js and `npm ci` for binaryen)")
     else:
         assets["pyodide.asm.wasm"], assets["pyodide.asm.mjs"] = pruned
     seeds = (*BOOTSTRAP_MODULES, *package_imports())
     stdlib = trimmed_stdlib(assets["python_stdlib.zip"], seeds, never=NEVER_IMPORTED)
-    made = _cached(cache, "compiled-stdlib", [stdlib, *runtime_files],
+    made = _cached(cache, "compiled-stdlib", [stdlib, *runtime_files, _COMPILER.encode(), _COMPILE.encode()],
                    lambda: None if (compiled := compiled_stdlib(stdlib, runtime)) is None else [compiled])
     compiled = None if made is None else made[0]
     if compiled is None:
@@ -415,6 +417,11 @@ def _cached(cache: BuildCache | None, step: str, inputs: list[bytes],
     return make() if cache is None else cache.remember(step, inputs, make)
 
 
+def _source_of(function: Callable[..., object]) -> bytes:
+    """The source of the module defining ``function``: part of its step's cache key."""
+    return Path(inspect.getfile(function)).read_bytes()
+
+
 def main() -> int:
     cache = BuildCache(CACHE)
     try:
@@ -432,7 +439,7 @@ def main() -> int:
     print(f"wrote dist/ ({total / 1024 / 1024:.1f} MiB in {len(manifest)} assets, {sent / 1024 / 1024:.1f} MiB "
           f"as sent compressed, plus .br/.gz, demo/ and manifest.json)")
     if cache.reused:
-        print(f"reused from {CACHE.relative_to(ROOT)}/ (inputs and build code unchanged): {_steps(cache.reused)}")
+        print(f"reused from {CACHE.relative_to(ROOT)}/ (inputs unchanged): {_steps(cache.reused)}")
     if cache.made:
         print(f"made and kept in {CACHE.relative_to(ROOT)}/: {_steps(cache.made)}")
     if brotli is None:

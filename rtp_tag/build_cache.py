@@ -1,11 +1,12 @@
 """The build's cache of slow steps (pruning the wasm, compiling the standard library,
-brotli): a step whose inputs and build code did not change is not run again.
+brotli): a step whose inputs did not change is not run again.
 
-An entry is keyed by the step's name, a hash of the build code (this module,
-``build.py`` and ``wasm_prune.py``: a change to how a step works invalidates it) and
-a hash of every input's bytes, so reuse is exact: the same inputs give the same
-files, byte for byte. Entries not used by a build are removed at its end (``prune``),
-so the cache holds one build's worth. Build-time only.
+An entry is keyed by the step's name and a hash of every input's bytes, the step's
+own code among them (the caller passes the source or settings that decide what the
+step makes: editing how a step works invalidates it, editing another step does not),
+so reuse is exact: the same inputs give the same files, byte for byte. Entries not
+used by a build are removed at its end (``prune``), so the cache holds one build's
+worth. Build-time only.
 """
 
 from __future__ import annotations
@@ -17,29 +18,21 @@ import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-BUILD_CODE = ("build.py", "build_cache.py", "wasm_prune.py")
-"""The modules of ``rtp_tag`` whose source is part of every key."""
-
-
-def code_hash(package: Path = Path(__file__).resolve().parent) -> str:
-    digest = hashlib.sha256()
-    for name in BUILD_CODE:
-        digest.update(name.encode() + b"\0" + (package / name).read_bytes() + b"\0")
-    return digest.hexdigest()
+FORMAT = b"rtp-tag build cache 1"
+"""Part of every key: bump it when the layout of entries changes."""
 
 
 class BuildCache:
     """Files made by build steps, under ``directory/STEP-KEY/0, 1, ...``."""
 
-    def __init__(self, directory: Path, code: str | None = None) -> None:
+    def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.code = code_hash() if code is None else code
         self.reused: list[str] = []
         self.made: list[str] = []
         self._used: set[str] = set()
 
     def key(self, step: str, inputs: Iterable[bytes]) -> str:
-        digest = hashlib.sha256(f"{step}\0{self.code}\0".encode())
+        digest = hashlib.sha256(FORMAT + b"\0" + step.encode() + b"\0")
         for data in inputs:
             digest.update(len(data).to_bytes(8, "little"))
             digest.update(hashlib.sha256(data).digest())
@@ -47,8 +40,8 @@ class BuildCache:
 
     def remember(self, step: str, inputs: Iterable[bytes],
                  make: Callable[[], Sequence[bytes] | None]) -> list[bytes] | None:
-        """The files ``make()`` gives for these inputs: from the cache when a build
-        already made them, else made now and kept (a None result is not kept, so a
+        """The files ``make()`` gives for these inputs (the step's code among them):
+        from the cache when a build already made them, else made now and kept (a None result is not kept, so a
         step that could not run, e.g. without Node.js, is tried again next time)."""
         entry = self.key(step, inputs)
         self._used.add(entry)
