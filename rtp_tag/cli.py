@@ -56,6 +56,10 @@ def parser() -> argparse.ArgumentParser:
         "the installed package", help="directory of the built tag to serve",
     )
     add_option(
+        serve, "--workers", env="RTP_TAG_WORKERS", default=1, type=int,
+        help="worker processes accepting on the port (each with its own database connections)",
+    )
+    add_option(
         serve, "--campaigns", env="RTP_TAG_CAMPAIGNS", default=None, metavar="FILE",
         help="segments and campaigns (TOML), reread when it changes",
     )
@@ -83,7 +87,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     campaigns = Path(args.campaigns) if args.campaigns else None
     try:
-        return run(host=args.host, port=args.port, db=args.db, dist=dist, campaigns=campaigns)
+        return run(host=args.host, port=args.port, db=args.db, dist=dist, campaigns=campaigns, workers=args.workers)
     except (CampaignConfigError, StoreUnavailable) as problem:
         print(f"rtp-tag: {problem}", file=sys.stderr)
         return 2

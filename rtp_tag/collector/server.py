@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import socket
 import sys
+import threading
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import uvicorn
+from starlette.applications import Starlette
 
 from .app import create_app
 from .campaigns import EMPTY_CONFIG, CampaignFile
 from .stores import open_store
+
+WORKER_SETTINGS = "RTP_TAG_WORKER_SETTINGS"
+"""The environment variable that hands ``run``'s settings to each worker process."""
 
 
 class _AnnouncingServer(uvicorn.Server):
@@ -22,9 +32,20 @@ class _AnnouncingServer(uvicorn.Server):
             print(f"rtp-tag serving on http://{host}:{port}/ (tag: /rtp.js, demo: /demo/)", flush=True)
 
 
-def run(host: str, port: int, db: str, dist: Path, campaigns: Path | None = None) -> int:
+def run(host: str, port: int, db: str, dist: Path, campaigns: Path | None = None, workers: int = 1) -> int:
     """Serve until stopped; a malformed ``campaigns`` file raises CampaignConfigError
-    first, a database that cannot be used StoreUnavailable."""
+    first, a database that cannot be used StoreUnavailable.
+
+    With ``workers`` > 1, that many processes (uvicorn's workers) accept on one socket,
+    each with its own store connection(s) and its own reading of the campaigns file:
+    the same state as replicas on one machine. The settings are checked here first
+    (the schema migrated once), so a bad one stops the start with one message."""
+    if workers > 1:
+        if campaigns is not None:
+            CampaignFile(campaigns, _report)
+        open_store(db).close()
+        settings = {"db": db, "dist": str(dist), "campaigns": str(campaigns) if campaigns else None}
+        return _run_workers(host, port, workers, settings)
     campaign_file = CampaignFile(campaigns, _report) if campaigns is not None else None
     store = open_store(db)
     app = create_app(store, dist, campaign_file.current if campaign_file else lambda: EMPTY_CONFIG)
@@ -35,6 +56,44 @@ def run(host: str, port: int, db: str, dist: Path, campaigns: Path | None = None
     finally:
         store.close()
     return 0 if server.started else 1
+
+
+def worker_app() -> Starlette:
+    """The app of one worker process, from the settings ``run`` left in the environment."""
+    settings = json.loads(os.environ[WORKER_SETTINGS])
+    campaigns = Path(settings["campaigns"]) if settings["campaigns"] else None
+    campaign_file = CampaignFile(campaigns, _report) if campaigns is not None else None
+    store = open_store(settings["db"])  # closed with the process
+    return create_app(store, Path(settings["dist"]), campaign_file.current if campaign_file else lambda: EMPTY_CONFIG)
+
+
+def _run_workers(host: str, port: int, workers: int, settings: dict[str, str | None]) -> int:
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.listen(2048)
+    bound_host, bound_port = listener.getsockname()[:2]
+    os.environ[WORKER_SETTINGS] = json.dumps(settings)
+    url = f"http://{bound_host}:{bound_port}/"
+    threading.Thread(target=_announce_when_answering, args=(url, workers), daemon=True).start()
+    uvicorn.run(
+        f"{__name__}:worker_app", factory=True, fd=listener.fileno(), workers=workers,
+        log_level="warning", lifespan="off",
+    )
+    return 0
+
+
+def _announce_when_answering(url: str, workers: int) -> None:
+    """Say where we serve once a worker answers (the socket accepts before any is ready)."""
+    while True:
+        try:
+            with urllib.request.urlopen(url + "api/", timeout=5):
+                break
+        except urllib.error.HTTPError:
+            break  # an answer, if an error one: a worker is up
+        except OSError:
+            time.sleep(0.1)
+    print(f"rtp-tag serving on {url} with {workers} workers (tag: /rtp.js, demo: /demo/)", flush=True)
 
 
 def _report(message: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -142,5 +143,48 @@ def test_a_database_lost_while_serving_answers_503_with_retry_after_then_recover
             time.sleep(0.5)
         assert [e["values"] for e in collector.events()][-1] == ["sent after the outage"]
         assert len(collector.events()) == 2
+    finally:
+        collector.stop()
+
+
+def worker_processes(parent: int) -> int:
+    """How many of ``parent``'s children are multiprocessing workers (not its resource tracker)."""
+    count = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and b"spawn_main" in cmdline:
+            count += 1
+    return count
+
+
+def test_serve_with_two_workers_runs_two_processes_that_store_each_event_once(db, rtp_dist):
+    collector = Collector(rtp_dist, db, ("--workers", "2"))
+    collector.start()
+    try:
+        deadline = time.monotonic() + 30
+        assert collector._process is not None
+        while worker_processes(collector._process.pid) < 2:
+            assert time.monotonic() < deadline, "two worker processes did not start within 30 s"
+            time.sleep(0.2)
+        sent = [event(event_id=f"w{n}", values=[f"value {n}"]) for n in range(20)]
+        answers: list[tuple[int, Any]] = []
+
+        def send(sent_event: dict[str, Any]) -> None:
+            while (answer := collector.post(json.dumps([sent_event, sent_event])))[0] == 503:
+                time.sleep(0.1)  # SQLite: the other worker held the file; the tag retries the same way
+            answers.append(answer)
+
+        threads = [threading.Thread(target=send, args=(e,)) for e in sent]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(answers, key=str) == [(200, {"stored": 1, "duplicates": 1})] * 20
+        assert sorted(e["event_id"] for e in collector.events()) == sorted(e["event_id"] for e in sent)
+        assert get(collector, "api/visitor?visitor_id=v1&account=acme")[0] == 200
     finally:
         collector.stop()
