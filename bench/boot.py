@@ -204,7 +204,7 @@ class TagServer:
             if not line and self.process.poll() is not None:
                 break
         self.close()
-        raise SystemExit(f"rtp-tag serve did not start (dist {dist}): is the tag built? run .venv/bin/python build.py")
+        raise SystemExit(f"rtp-tag serve did not start (dist {dist}): is the tag built? run .venv/bin/rtp-tag build")
 
     @property
     def origin(self) -> str:

@@ -54,15 +54,25 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+SERVE_PROGRAM = (sys.executable, "-m", "rtp_tag.cli")
+"""``rtp-tag`` as this Python runs it."""
+
+
 class Collector:
     """A real ``rtp-tag serve`` process; it can be stopped and started again on the
-    same port and database, as an outage would."""
+    same port and database, as an outage would. ``dist`` None serves the tag that
+    ``rtp-tag serve`` finds itself, run by ``program`` in ``cwd``."""
 
-    def __init__(self, dist: Path, db: Path | str, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, dist: Path | None, db: Path | str, extra_args: tuple[str, ...] = (),
+        program: tuple[str, ...] = SERVE_PROGRAM, cwd: Path | None = None,
+    ) -> None:
         self.dist = dist
         self.db = db
         self.port = free_port()
         self.extra_args = extra_args
+        self.program = program
+        self.cwd = cwd
         self._process: subprocess.Popen[str] | None = None
 
     @property
@@ -75,10 +85,12 @@ class Collector:
 
     def start(self) -> None:
         command = [
-            sys.executable, "-m", "rtp_tag.cli", "serve", "--port", str(self.port),
-            "--db", str(self.db), "--dist", str(self.dist), *self.extra_args,
+            *self.program, "serve", "--port", str(self.port), "--db", str(self.db),
+            *(("--dist", str(self.dist)) if self.dist is not None else ()), *self.extra_args,
         ]
-        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self._process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=self.cwd
+        )
         deadline = time.monotonic() + READY_TIMEOUT
         assert self._process.stdout is not None
         while time.monotonic() < deadline:

@@ -8,8 +8,7 @@ types, and cached as long as each asset's name allows.
 - ``rtp.js`` and every other fixed name: five minutes, so a new build reaches pages soon.
 - ``NAME.br`` / ``NAME.gz`` written by the build are sent, with ``Content-Encoding``,
   to clients that accept them; others get ``NAME`` itself, or, where an installed
-  wheel keeps a single copy and no ``NAME``, that copy decoded (and gzipped again for
-  clients that accept gzip only, as browsers do over plain HTTP).
+  wheel keeps a single copy and no ``NAME``, that copy decoded.
 """
 
 from __future__ import annotations
@@ -97,7 +96,8 @@ class Assets(StaticFiles):
     async def _precompressed(self, name: str, scope: Scope) -> Response | None:
         """``name`` as its precompressed copy the client accepts; when there is none and no
         plain ``name`` either (an installed wheel keeps one copy of each asset), the copy
-        there is, decoded: gzipped again for a client that accepts gzip, else plain."""
+        there is, decoded (browsers accept brotli, even over plain HTTP to 127.0.0.1:
+        only other clients come here, and decoding is cheap where encoding is not)."""
         if scope["method"] not in ("GET", "HEAD"):
             return None
         headers = Headers(scope=scope)
@@ -117,16 +117,13 @@ class Assets(StaticFiles):
             found = await self._file(name + suffix)
             if found is not None:
                 path, status = found
-                recoding = "gzip" if "gzip" in accepted else None
-                body = await anyio.to_thread.run_sync(recoded, path, suffix, recoding, status.st_mtime_ns)
+                body = await anyio.to_thread.run_sync(decoded, path, suffix, status.st_mtime_ns)
                 response = Response(body, media_type=kind, headers={
-                    "ETag": f'"{status.st_mtime_ns:x}-{status.st_size:x}-{recoding or "identity"}"',
+                    "ETag": f'"{status.st_mtime_ns:x}-{status.st_size:x}-decoded"',
                     "Last-Modified": formatdate(status.st_mtime, usegmt=True),
                 })
                 if self.is_not_modified(response.headers, headers):
                     return NotModifiedResponse(response.headers)
-                if recoding:
-                    response.headers["Content-Encoding"] = recoding
                 return response
         return None
 
@@ -141,13 +138,9 @@ class Assets(StaticFiles):
         return full_path, found
 
 
-@functools.lru_cache(maxsize=16)
-def recoded(path: str, suffix: str, coding: str | None, changed: int) -> bytes:
-    """The file ``path`` (encoded as its ``suffix`` says) decoded, then gzipped when
-    ``coding`` is ``"gzip"``; kept for the few assets there are, until ``changed``."""
+@functools.lru_cache(maxsize=8)
+def decoded(path: str, suffix: str, changed: int) -> bytes:
+    """The file ``path``, encoded as its ``suffix`` says, decoded; kept for the few
+    assets there are (``changed`` is its mtime: a new build is read afresh)."""
     data = Path(path).read_bytes()
-    if suffix == ".br":
-        data = brotli.decompress(data)
-    elif suffix == ".gz":
-        data = gzip.decompress(data)
-    return gzip.compress(data, 6, mtime=0) if coding == "gzip" else data
+    return brotli.decompress(data) if suffix == ".br" else gzip.decompress(data)
