@@ -36,7 +36,9 @@ from setuptools.command.build_py import build_py
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def build_wheel(wheel_directory: str, config_settings: dict | None = None, metadata_directory: str | None = None) -> str:
+def build_wheel(
+    wheel_directory: str, config_settings: dict | None = None, metadata_directory: str | None = None
+) -> str:
     """setuptools' wheel, and its size said."""
     name = _setuptools.build_wheel(wheel_directory, config_settings, metadata_directory)
     size = (Path(wheel_directory) / name).stat().st_size

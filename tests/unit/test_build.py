@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 
 from rtp_tag import build
+from rtp_tag.layout import SOURCES_STAMP
 
 
 def _imports_by_ast() -> set[str]:
@@ -28,3 +29,28 @@ def test_the_import_walk_finds_every_import_of_our_browser_code_in_functions_too
 
 def test_modules_left_out_as_never_imported_are_not_imported_by_our_code():
     assert not _imports_by_ast() & set(build.NEVER_IMPORTED)
+
+
+def test_a_built_dist_is_reused_only_while_the_sources_it_was_built_from_are_unchanged(tmp_path, monkeypatch):
+    """The wheel's build hook reuses ``dist/`` when ``is_up_to_date``: a change to what the
+    build reads must make it stale; a change to the server alone must not."""
+    root, package = tmp_path / "checkout", tmp_path / "checkout" / "rtp_tag"
+    for path, text in {
+        "package-lock.json": "{}", "web/rtp.js": "var BUILD", "rtp_tag/commands.py": "x = 1",
+        "rtp_tag/collector/app.py": "y = 1",
+    }.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    monkeypatch.setattr(build, "ROOT", root)
+    monkeypatch.setattr(build, "PACKAGE", package)
+    dist = root / "dist"
+    dist.mkdir()
+    assert not build.is_up_to_date(dist)  # no stamp: built before stamps, or by hand
+    (dist / SOURCES_STAMP).write_text(build.sources_hash() + "\n")
+    assert build.is_up_to_date(dist)
+    (package / "collector" / "app.py").write_text("y = 2")
+    assert build.is_up_to_date(dist)
+    for changed in ("rtp_tag/commands.py", "web/rtp.js", "package-lock.json"):
+        (dist / SOURCES_STAMP).write_text(build.sources_hash() + "\n")
+        (root / changed).write_text("changed")
+        assert not build.is_up_to_date(dist), changed

@@ -7,8 +7,8 @@ import argparse
 
 import pytest
 
+import rtp_tag
 from rtp_tag import cli
-from rtp_tag import __version__
 
 
 def _serve_options() -> list[argparse.Action]:
@@ -41,4 +41,4 @@ def test_version_says_the_package_version(capsys):
     with pytest.raises(SystemExit) as done:
         cli.main(["--version"])
     assert done.value.code == 0
-    assert capsys.readouterr().out.strip() == f"rtp-tag {__version__}"
+    assert capsys.readouterr().out.strip() == f"rtp-tag {rtp_tag.__version__}"
