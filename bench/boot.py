@@ -56,6 +56,17 @@ try {
 if (!PerformanceObserver.supportedEntryTypes || PerformanceObserver.supportedEntryTypes.indexOf("longtask") < 0) __b.nolt = true;
 document.addEventListener("rtp:ready", function () { __b.ready = performance.now(); });
 addEventListener("click", function (e) { __b.click = e.timeStamp; }, true);
+/* Where a click's time goes: each Web Storage and fetch() call, timed (both tags alike). */
+__b.calls = [];
+[[Storage.prototype, "getItem", "storage"], [Storage.prototype, "setItem", "storage"],
+ [Storage.prototype, "removeItem", "storage"], [window, "fetch", "fetch"]].forEach(function (spec) {
+  var original = spec[0][spec[1]];
+  spec[0][spec[1]] = function () {
+    var start = performance.now();
+    try { return original.apply(spec[1] === "fetch" ? window : this, arguments); }
+    finally { __b.calls.push([spec[2], start, performance.now()]); }
+  };
+});
 </script>"""
 
 BODY = """<title>Acme: the 2026 whitepaper</title>
@@ -233,6 +244,16 @@ CLICK_JS = """(n) => {
   const e = (COLLECTS)()[n];
   return (e.requestStart || e.startTime) - __b.click;
 }""".replace("COLLECTS", COLLECTS)
+SPENT_JS = """() => {
+  const calls = __b.calls.filter(c => c[1] >= __b.click);
+  const fetched = calls.find(c => c[0] === "fetch");
+  if (!fetched) return null;
+  const storage = calls.filter(c => c[0] === "storage" && c[1] < fetched[1]);
+  return {to_fetch: fetched[1] - __b.click, in_fetch: fetched[2] - fetched[1],
+          storage: storage.reduce((sum, c) => sum + c[2] - c[1], 0), storage_calls: storage.length};
+}"""
+"""Of the latest click: when its fetch() was called, how long that call took, and the
+time spent in Web Storage calls before it."""
 KEPT_JS = """async () => {
   if (!window.caches) return null;
   let total = 0;
@@ -331,13 +352,14 @@ class Sizes:
         return sum(largest.values())
 
 
-def click_to_request(page: Any, button: str) -> float:
+def click_to_request(page: Any, button: str) -> tuple[float, dict[str, float] | None]:
     """From a click on ``button`` to the start of the /collect request it causes (each
-    button once a page: the tag counts an event value once a session, a tab's)."""
+    button once a page: the tag counts an event value once a session, a tab's), and
+    where that time went (``SPENT_JS``)."""
     before = len(page.evaluate(f"() => ({COLLECTS})().map(e => e.name)"))
     page.click(button)
     page.wait_for_function(f"() => ({COLLECTS})().length > {before}", timeout=10_000)
-    return float(page.evaluate(CLICK_JS, before))
+    return float(page.evaluate(CLICK_JS, before)), page.evaluate(SPENT_JS)
 
 
 def visit(context: Any, url: str, prefix: str, click: bool = False) -> dict[str, Any]:
@@ -356,9 +378,9 @@ def visit(context: Any, url: str, prefix: str, click: bool = False) -> dict[str,
         figures = page.evaluate(FIGURES_JS)
         figures["bytes"] = sizes.total()
         if click:
-            figures["click"] = click_to_request(page, "#go")
+            figures["click"], figures["click_spent"] = click_to_request(page, "#go")
             page.wait_for_timeout(LATER_CLICK_PAUSE_MS)
-            figures["later_click"] = click_to_request(page, "#later")
+            figures["later_click"], figures["later_click_spent"] = click_to_request(page, "#later")
         try:  # the visitor reads a while: the tag keeps its snapshot when the page is idle
             page.wait_for_function(SETTLED, timeout=SETTLE_TIMEOUT_MS)
         except Exception:
@@ -409,6 +431,9 @@ def measure(playwright: Any, name: str, runs: int, site: StaticSite, tag: TagSer
                 add(f"{kind}.click", first.get("click"))
                 add(f"{kind}.later_click", first.get("later_click"))
                 add(f"{kind}.warm_click", warm.get("click"))
+                for click in ("click", "later_click"):
+                    for part, value in (first.get(f"{click}_spent") or {}).items():
+                        add(f"{kind}.{click}.{part}", value)
                 add(f"{kind}.memory", first["memory"])
                 add(f"{kind}.kept", first["kept"] if kind != "js" else None)
             print(f"  {name} run {run + 1}/{runs}: tag ready {series['tag.ready'][-1]:.0f} ms, "
@@ -433,6 +458,14 @@ TARGETS = (
     ("tag.click", "click to request start, first after ready", "ms", "js.click", 2.0, False),
     ("tag.later_click", "click to request start, a later click", "ms", "js.later_click", 2.0, False),
     ("tag.warm_click", "click to request start, warm cache", "ms", "js.warm_click", None, False),
+    ("tag.click.to_fetch", "  first click: to the fetch() call", "ms", "js.click.to_fetch", None, False),
+    ("tag.click.in_fetch", "  first click: inside fetch()", "ms", "js.click.in_fetch", None, False),
+    ("tag.click.storage", "  first click: Web Storage calls before fetch()", "ms", "js.click.storage", None, False),
+    ("tag.click.storage_calls", "  first click: how many", "n", "js.click.storage_calls", None, False),
+    ("tag.later_click.to_fetch", "  later click: to the fetch() call", "ms", "js.later_click.to_fetch", None, False),
+    ("tag.later_click.in_fetch", "  later click: inside fetch()", "ms", "js.later_click.in_fetch", None, False),
+    ("tag.later_click.storage", "  later click: Web Storage calls before fetch()", "ms", "js.later_click.storage",
+     None, False),
     ("tag.kept", "Cache Storage kept by the site", "B", None, 8e6, True),
     ("tag.memory", "peak memory, first visit (page + worker)", "B", "bare.memory", 1.2, False),
 )
@@ -442,8 +475,8 @@ BASELINES = {"bare": "bare: ", "notag": "no tag: ", "jsext": "JS tag: ", "js": "
 def spread(values: list[float] | None, unit: str) -> str:
     if not values:
         return "n/a"
-    scale, suffix = (1 / 1e6, " MB") if unit == "B" else (1, " ms")
-    fmt = "{:.2f}" if unit == "B" else "{:.0f}"
+    scale, suffix = {"B": (1 / 1e6, " MB"), "n": (1, "")}.get(unit, (1, " ms"))
+    fmt = "{:.2f}" if unit == "B" else "{:.1f}" if suffix == " ms" and max(values) < 10 else "{:.0f}"
     middle, low, high = (fmt.format(v * scale) for v in (statistics.median(values), min(values), max(values)))
     return f"{middle}{suffix} ({low}-{high})"
 
@@ -465,7 +498,8 @@ def report(name: str, series: dict[str, list[float]], runs: int) -> list[str]:
             lines.append(f"| {label} | {spread(ours, unit)} | - | - | <= {shown} | {'PASS' if verdict else 'FAIL'} |")
             continue
         if not base or not statistics.median(base):
-            lines.append(f"| {label} | {spread(ours, unit)} | {base_label} | - | <= {target}x | n/a |")
+            shown = "-" if target is None else f"<= {target}x"
+            lines.append(f"| {label} | {spread(ours, unit)} | {base_label} | - | {shown} | n/a |")
             continue
         ratio = statistics.median(ours) / statistics.median(base)
         if target is None:  # reported, with no target of its own
