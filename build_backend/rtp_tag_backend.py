@@ -51,13 +51,14 @@ class BuildPyWithTag(build_py):
     editable install, which serves the checkout's own ``dist/``)."""
 
     def run(self) -> None:
+        editable = getattr(self, "editable_mode", False)
+        if not editable:  # setuptools keeps build/lib/ between builds: a module removed since would ship
+            shutil.rmtree(Path(self.build_lib) / "rtp_tag", ignore_errors=True)
         super().run()
-        if getattr(self, "editable_mode", False):
+        if editable:
             return
         build = _tag_build()
         target = Path(self.build_lib) / "rtp_tag" / "dist"
-        if target.exists():
-            shutil.rmtree(target)
         with _built_tag(build) as dist:
             files, size = build.package_tag(dist, target)
         print(f"rtp-tag: the built tag in the wheel: {files} files, {size / 1024 / 1024:.2f} MiB", flush=True)
