@@ -22,6 +22,9 @@ MAX_SAFE_INTEGER = 2**53
 EVENT_TYPES = ("event", "view")
 REQUIRED_FIELDS = ("type", "values", "event_id", "session_id", "visitor_id", "url", "ts")
 OPTIONAL_TEXT_FIELDS = {"account": MAX_ACCOUNT_LENGTH, "referrer": MAX_URL_LENGTH}
+CUSTOM_VARS = tuple(f"customVar{number}" for number in range(1, 6))
+"""``rtp('set', NAME, value)`` names, sent in a ``view``'s ``props``."""
+MAX_CUSTOM_VAR_LENGTH = 100
 
 
 class ProtocolError(ValueError):

@@ -7,7 +7,7 @@ force) is on ``request.app.state``, set by ``create_app``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,9 @@ from starlette.routing import BaseRoute, Mount, Route
 from ..protocol import MAX_ACCOUNT_LENGTH, MAX_BODY_BYTES, MAX_ID_LENGTH, ProtocolError, check_event
 from .assets import Assets
 from .campaigns import EMPTY_CONFIG, CampaignConfig
-from .segments import campaigns_to_show, events_of_account, matched_segments
+from .devices import device_class
+from .profile import VisitorProfile
+from .segments import campaigns_to_show, matched_segments
 from .stores import MAX_PAGE, Store, StoreBusy, StoreUnavailable, UnknownCursor
 
 BUSY_RETRY_AFTER = 2
@@ -95,35 +97,26 @@ def personal(data: dict[str, Any]) -> JSONResponse:
     return JSONResponse(data, headers={"Cache-Control": "no-store"})
 
 
-def _visitor_events(store: Store, visitor: str, account: str | None) -> list[Mapping[str, Any]]:
-    """All of one visitor's events (every page), of one account when it is given."""
-    events: list[dict[str, Any]] = []
-    while True:
-        page = store.events(visitor_id=visitor, after=events[-1]["seq"] if events else 0)
-        events.extend(page)
-        if len(page) < MAX_PAGE:
-            return events_of_account(events, account)
-
-
 async def _about_visitor(
-    request: Request, answer: Callable[[CampaignConfig, list[Mapping[str, Any]]], dict[str, Any]]
+    request: Request, answer: Callable[[CampaignConfig, VisitorProfile, str], dict[str, Any]]
 ) -> Response:
+    """``answer`` over the visitor's profile and the device asking now (its User-Agent)."""
     try:
         visitor, account = visitor_query(request)
     except ProtocolError as problem:
         return error(400, str(problem))
     state = request.app.state
     config = state.campaigns()
-    events = await run_in_threadpool(_visitor_events, state.store, visitor, account)
-    return personal(answer(config, events))
+    profile = await run_in_threadpool(state.store.profile, visitor, account or "")
+    return personal(answer(config, profile, device_class(request.headers.get("user-agent"))))
 
 
 async def visitor_segments(request: Request) -> Response:
     """``GET /api/visitor``: the segments the visitor is in now."""
     return await _about_visitor(
         request,
-        lambda config, events: {
-            "matchedSegments": [{"id": s.id, "name": s.name} for s in matched_segments(config, events)]
+        lambda config, profile, device: {
+            "matchedSegments": [{"id": s.id, "name": s.name} for s in matched_segments(config, profile, device)]
         },
     )
 
@@ -132,10 +125,10 @@ async def visitor_campaigns(request: Request) -> Response:
     """``GET /api/campaigns``: the campaigns to show the visitor now."""
     return await _about_visitor(
         request,
-        lambda config, events: {
+        lambda config, profile, device: {
             "campaigns": [
                 {"name": c.name, "zone": c.zone, "text": c.text, "link": c.link}
-                for c in campaigns_to_show(config, events)
+                for c in campaigns_to_show(config, profile, device)
             ]
         },
     )

@@ -16,16 +16,26 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..protocol import MAX_VALUE_LENGTH
+from ..protocol import CUSTOM_VARS, MAX_CUSTOM_VAR_LENGTH, MAX_VALUE_LENGTH
+from .devices import DEVICE_CLASSES
+from .pages import MAX_KEY_LENGTH, split_list
 
 MAX_AFTER_VIEWS = 9
 """The reference shows a campaign on entering its segment or after the 1st to 9th page view."""
-_SEGMENT_KEYS = {"id": True, "name": True, "custom_data": False, "custom_data_contains": False}
+MATCH_MODES = ("all", "any")
+VISITS_OPERATORS = ("=", ">=", "<=")
+CUSTOM_VAR_KEYS = {f"custom_var{name.removeprefix('customVar')}": name for name in CUSTOM_VARS}
+"""``custom_var1`` in the file is the tag's ``customVar1``."""
+RULE_KEYS = (
+    "custom_data", "custom_data_contains", "pages_include", "pages_exclude", "referrer_contains",
+    "search_terms", "visits", "device", *CUSTOM_VAR_KEYS,
+)
+_SEGMENT_KEYS = {"id": True, "name": True, "match": False, **{key: False for key in RULE_KEYS}}
 _CAMPAIGN_KEYS = {"name": True, "segment": True, "zone": True, "text": True, "link": False, "after_views": False}
 """Each table's keys, and whether the key is required."""
-_RULE_KEYS = ("custom_data", "custom_data_contains")
 _LINK_SCHEMES = ("", "http", "https")
 _C0_AND_SPACE = "".join(map(chr, range(0x21)))
+_VISITS = re.compile(r"(>=|<=|=)\s*(\d+)")
 
 
 class CampaignConfigError(ValueError):
@@ -33,13 +43,38 @@ class CampaignConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class Visits:
+    """The ``visits`` rule: the visitor's number of sessions compared with ``count``."""
+
+    operator: str
+    count: int
+
+
+@dataclass(frozen=True)
 class Segment:
+    """A segment's rules; ``match`` says whether all of them must hold or any one.
+    Lists (pages, referrers, searches, devices) hold alternatives: any one will do."""
+
     id: str
     name: str
+    match: str = "all"
     custom_data: str | None = None
     """The visitor sent exactly this value (ignoring case)."""
     custom_data_contains: str | None = None
     """The visitor sent a value containing this (ignoring case)."""
+    pages_include: tuple[str, ...] = ()
+    """The visitor viewed a page matching one of these ``*`` patterns."""
+    pages_exclude: tuple[str, ...] = ()
+    """The visitor viewed no page matching any of these ``*`` patterns."""
+    referrer_contains: tuple[str, ...] = ()
+    """A view came from another site whose URL contains one of these (casefolded)."""
+    search_terms: tuple[str, ...] = ()
+    """A view came from a search containing one of these (casefolded)."""
+    visits: Visits | None = None
+    device: tuple[str, ...] = ()
+    """The request's device class is one of these (``devices.DEVICE_CLASSES``)."""
+    custom_vars: tuple[tuple[str, str], ...] = ()
+    """``(customVarN, value)``: the variable's current value is this (ignoring case)."""
 
 
 @dataclass(frozen=True)
@@ -146,14 +181,83 @@ def _tables(document: Mapping[str, Any], table: str, locate: _Locator) -> list[M
 
 def _segment(entry: Mapping[str, Any], index: int, locate: _Locator) -> Segment:
     fields = _fields(entry, "segments", index, _SEGMENT_KEYS, locate)
-    rules = [key for key in _RULE_KEYS if key in fields]
-    if len(rules) != 1:
-        found = "both" if rules else "neither"
+    if not any(key in fields for key in RULE_KEYS):
         raise CampaignConfigError(
-            f"{locate.entry('segments', index)}has {found} of custom_data and custom_data_contains: "
-            "give exactly one, the value (or part of a value) a visitor sends"
+            f"{locate.entry('segments', index)}has no rule: give at least one of {', '.join(RULE_KEYS)}"
         )
-    return Segment(**fields)
+    parsed: dict[str, Any] = {"id": fields["id"], "name": fields["name"]}
+    custom_vars = []
+    for key, value in fields.items():
+        if key in ("id", "name"):
+            continue
+        try:
+            rule = _RULE_PARSERS[key](value)
+        except ValueError as problem:
+            raise CampaignConfigError(f"{locate.key('segments', index, key)}{key} {problem}") from None
+        if key in CUSTOM_VAR_KEYS:
+            custom_vars.append((CUSTOM_VAR_KEYS[key], rule))
+        else:
+            parsed[key] = rule
+    return Segment(**parsed, custom_vars=tuple(custom_vars))
+
+
+def _match(value: str) -> str:
+    if value.casefold() not in MATCH_MODES:
+        raise ValueError(f'must be "all" (every rule holds) or "any" (one rule is enough), not {value!r}')
+    return value.casefold()
+
+
+def _limited(limit: int, what: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if len(value) > limit:
+            raise ValueError(f"is {len(value)} characters long; {what} has at most {limit}, so it could never match")
+        return value
+
+    return check
+
+
+def _alternatives(what: str, allowed: tuple[str, ...] = ()) -> Callable[[str], tuple[str, ...]]:
+    """A ``;``-separated list of alternatives, each checked for size (and membership in ``allowed``)."""
+
+    def check(value: str) -> tuple[str, ...]:
+        parts = split_list(value)
+        if not parts:
+            raise ValueError(f"holds no {what}: give one or more, separated by ';'")
+        for part in parts:
+            if allowed and part.casefold() not in allowed:
+                raise ValueError(f"names {part!r}; use {', '.join(allowed)} (separate several with ';')")
+            if len(part) > MAX_KEY_LENGTH:
+                raise ValueError(
+                    f"holds a {what} of {len(part)} characters; at most {MAX_KEY_LENGTH} are kept, "
+                    "so it could never match"
+                )
+        return tuple(part.casefold() for part in parts) if allowed else parts
+
+    return check
+
+
+def _visits(value: str) -> Visits:
+    found = _VISITS.fullmatch(value.strip())
+    if found is None or int(found[2]) < 1:
+        raise ValueError(
+            f'must be "= N", ">= N" or "<= N" with N a number of visits (sessions) from 1, not {value!r}'
+        )
+    return Visits(found[1], int(found[2]))
+
+
+_RULE_PARSERS: dict[str, Callable[[str], Any]] = {
+    "match": _match,
+    "custom_data": _limited(MAX_VALUE_LENGTH, "a custom data value"),
+    "custom_data_contains": _limited(MAX_VALUE_LENGTH, "a custom data value"),
+    "pages_include": _alternatives("page pattern"),
+    "pages_exclude": _alternatives("page pattern"),
+    "referrer_contains": lambda value: tuple(part.casefold() for part in _alternatives("referrer text")(value)),
+    "search_terms": lambda value: tuple(part.casefold() for part in _alternatives("search term")(value)),
+    "visits": _visits,
+    "device": _alternatives("device class", DEVICE_CLASSES),
+    **{key: _limited(MAX_CUSTOM_VAR_LENGTH, "a custom variable") for key in CUSTOM_VAR_KEYS},
+}
+"""Each segment key but id and name: its text → the rule, or ValueError saying what is wrong."""
 
 
 def _campaign(entry: Mapping[str, Any], index: int, locate: _Locator, segment_ids: set[str]) -> Campaign:
@@ -197,11 +301,6 @@ def _fields(
         elif not isinstance(value, str) or not value.strip():
             raise CampaignConfigError(
                 f"{locate.key(table, index, key)}{key} must be a non-empty string, not {value!r}"
-            )
-        elif key in _RULE_KEYS and len(value) > MAX_VALUE_LENGTH:
-            raise CampaignConfigError(
-                f"{locate.key(table, index, key)}{key} is {len(value)} characters long; "
-                f"a custom data value has at most {MAX_VALUE_LENGTH}, so it could never match"
             )
         fields[key] = value.strip() if isinstance(value, str) and key != "text" else value
     return fields

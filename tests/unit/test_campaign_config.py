@@ -11,6 +11,7 @@ from rtp_tag.collector.campaigns import (
     CampaignConfigError,
     CampaignFile,
     Segment,
+    Visits,
     load_config,
     parse_config,
 )
@@ -108,12 +109,18 @@ def test_after_views_from_0_to_9_are_accepted():
         assert config.campaigns[0].after_views == views
 
 
-def test_a_segment_needs_exactly_one_rule():
-    neither = error_of(ISSUE_EXAMPLE.replace('custom_data = "download - example whitepaper"', ""))
-    both = error_of(ISSUE_EXAMPLE.replace('# custom_data_contains = "whitepaper"', 'custom_data_contains = "w"'))
-    for message in (neither, both):
-        assert message.startswith("site/campaigns.toml: line 1, [[segments]] #1: ")
-        assert "exactly one" in message
+def test_a_segment_needs_at_least_one_rule():
+    message = error_of(ISSUE_EXAMPLE.replace('custom_data = "download - example whitepaper"', ""))
+    assert message.startswith("site/campaigns.toml: line 1, [[segments]] #1: has no rule: give at least one of")
+    assert "custom_data" in message and "pages_include" in message and "custom_var5" in message
+
+
+def test_exact_and_contains_rules_can_be_combined():
+    both = ISSUE_EXAMPLE.replace('# custom_data_contains = "whitepaper"', 'custom_data_contains = "white"')
+    segment = parse_config(both, "c.toml").segments[0]
+    assert (segment.custom_data, segment.custom_data_contains, segment.match) == (
+        "download - example whitepaper", "white", "all",
+    )
 
 
 def test_segment_ids_must_be_unique():
@@ -137,7 +144,7 @@ def test_segments_written_as_a_table_instead_of_an_array_are_refused():
 
 def test_an_inline_entry_is_named_by_its_index():
     message = error_of('segments = [{id = "wp", name = "W"}]\n')
-    assert message.startswith("site/campaigns.toml: [[segments]] #1: has neither")
+    assert message.startswith("site/campaigns.toml: [[segments]] #1: has no rule")
 
 
 def test_a_missing_file_is_named():
@@ -181,3 +188,80 @@ def _touch_later(path):
     coarse timestamps could otherwise hide a quick second write)."""
     status = path.stat()
     os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns + 2_000_000_000))
+
+
+EVERY_RULE = """\
+[[segments]]
+id = "all"
+name = "Every rule"
+match = "Any"
+custom_data_contains = "paper"
+pages_include = "/pricing*; www.example.com/plans/*;"
+pages_exclude = "/checkout*"
+referrer_contains = "News.example"
+search_terms = "CRM; marketing automation"
+visits = ">= 3"
+device = "Mobile; tablet"
+custom_var2 = "Gold"
+"""
+
+
+def test_every_rule_kind_is_read():
+    segment = parse_config(EVERY_RULE, "c.toml").segments[0]
+    assert segment == Segment(
+        id="all",
+        name="Every rule",
+        match="any",
+        custom_data_contains="paper",
+        pages_include=("/pricing*", "www.example.com/plans/*"),
+        pages_exclude=("/checkout*",),
+        referrer_contains=("news.example",),
+        search_terms=("crm", "marketing automation"),
+        visits=Visits(">=", 3),
+        device=("mobile", "tablet"),
+        custom_vars=(("customVar2", "Gold"),),
+    )
+
+
+def test_visits_take_each_operator():
+    for text, expected in (('"= 1"', Visits("=", 1)), ('">=2"', Visits(">=", 2)), ('"<= 10"', Visits("<=", 10))):
+        segment = parse_config(EVERY_RULE.replace('">= 3"', text), "c.toml").segments[0]
+        assert segment.visits == expected
+
+
+@pytest.mark.parametrize(
+    "line, key, problem",
+    [
+        ('match = "some"', "match", 'must be "all" (every rule holds) or "any"'),
+        ('visits = "> 3"', "visits", 'must be "= N", ">= N" or "<= N"'),
+        ('visits = "= 0"', "visits", "from 1, not '= 0'"),
+        ('visits = 3', "visits", "must be a non-empty string, not 3"),
+        ('device = "phone"', "device", "names 'phone'; use mobile, tablet, desktop"),
+        ('pages_include = " ; "', "pages_include", "holds no page pattern"),
+        ('pages_exclude = "/' + "x" * 300 + '"', "pages_exclude", "of 301 characters; at most 256"),
+        ('search_terms = ";"', "search_terms", "holds no search term"),
+        ('referrer_contains = ""', "referrer_contains", "must be a non-empty string"),
+        ('custom_var1 = "' + "x" * 101 + '"', "custom_var1", "is 101 characters long; a custom variable has at most 100"),
+        ('custom_var6 = "x"', "custom_var6", "unknown key 'custom_var6'"),
+    ],
+)
+def test_a_bad_rule_names_the_file_the_line_and_the_field(line, key, problem):
+    text = EVERY_RULE.replace('custom_var2 = "Gold"', 'custom_var2 = "Gold"\n' + line)
+    if key != "custom_var6":
+        text = "\n".join(row for row in text.splitlines() if not row.startswith(key + " ") or row == line) + "\n"
+    message = error_of(text)
+    assert message.startswith(f"site/campaigns.toml: line {text.splitlines().index(line) + 1}, [[segments]] #1: ")
+    assert problem in message and key in message
+
+
+def test_a_bad_rule_in_an_edit_is_reported_with_its_line_and_the_last_good_rules_stay():
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "campaigns.toml"
+        path.write_text(EVERY_RULE)
+        reports = []
+        source = CampaignFile(path, reports.append)
+        path.write_text(EVERY_RULE.replace('device = "Mobile; tablet"', 'device = "watch"'))
+        _touch_later(path)
+        assert source.current().segments[0].device == ("mobile", "tablet")
+        assert reports[-1].startswith(f"rtp-tag: {path}: line 11, [[segments]] #1: device names 'watch'")
+        assert reports[-1].endswith("keeping the previous segments and campaigns")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from ..profile import VisitorProfile
+
 MAX_PAGE = 10_000
 """The most events one ``Store.events`` call (and one ``/api/events`` page) returns."""
 
@@ -41,6 +43,11 @@ class Store(Protocol):
 
     def delete_received_before(self, cutoff: float) -> int:
         """Delete events received before ``cutoff`` (Unix seconds; retention); return how many."""
+        ...
+
+    def profile(self, visitor_id: str, account: str) -> VisitorProfile:
+        """The visitor's profile (profile.py) in ``account`` ("" for events sent without
+        one): every stored event of theirs folded in, each once."""
         ...
 
     def close(self) -> None:

@@ -23,9 +23,10 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from ..profile import VisitorProfile, fold_all
 from .base import MAX_PAGE, StoreBusy, StoreUnavailable, UnknownCursor
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE events (
@@ -45,13 +46,14 @@ _MIGRATIONS: dict[int, str] = {
     CREATE INDEX events_by_visitor ON events (visitor_id, seq);
     CREATE INDEX events_by_received_at ON events (received_at);
     """,
+    2: "ALTER TABLE events ADD COLUMN props jsonb NOT NULL DEFAULT '{}'::jsonb;",  # type-specific fields
 }
 """Each schema version's step from the one before; a database at version N runs N+1.. in order."""
 _MIGRATION_LOCK = 0x7274_7074_6167  # "rtptag": the advisory lock replicas take turns on at start
 
 _COLUMNS = (
     "event_id", "type", "values", "session_id", "visitor_id",
-    "account", "url", "referrer", "ts", "dropped", "received_at",
+    "account", "url", "referrer", "ts", "dropped", "received_at", "props",
 )
 _COLUMN_LIST = ", ".join(f'"{column}"' for column in _COLUMNS)
 
@@ -106,7 +108,7 @@ class PostgresStore:
             (
                 e["event_id"], e["type"], Jsonb(list(e["values"])), e["session_id"],
                 e["visitor_id"], e.get("account") or "", e["url"], e.get("referrer") or "",
-                int(e["ts"]), int(e.get("dropped", 0)), now,
+                int(e["ts"]), int(e.get("dropped", 0)), now, Jsonb(e.get("props") or {}),
             )
             for e in events
         ]
@@ -166,6 +168,17 @@ class PostgresStore:
             deleted += chunk
             if chunk < DELETE_CHUNK:
                 return deleted
+
+    def profile(self, visitor_id: str, account: str) -> VisitorProfile:
+        """The visitor's profile in ``account``, folded from their stored events in
+        arrival order (until profiles are kept at write time)."""
+        query = f"SELECT {_COLUMN_LIST} FROM events WHERE visitor_id = %s AND account = %s ORDER BY seq"
+
+        def select(conn: psycopg.Connection[Any]) -> VisitorProfile:
+            with conn.cursor(row_factory=dict_row) as cursor:
+                return fold_all(cursor.execute(query, (visitor_id, account)))
+
+        return self._transaction(select)
 
     def close(self) -> None:
         self._pool.close()

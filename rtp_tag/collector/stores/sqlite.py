@@ -15,9 +15,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..profile import VisitorProfile, fold_all
 from .base import MAX_PAGE, StoreBusy, StoreUnavailable, UnknownCursor
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Kept in the file's ``PRAGMA user_version``."""
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (  # IF NOT EXISTS: files written before schema versions already hold these
@@ -38,12 +39,13 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX IF NOT EXISTS events_by_visitor ON events (visitor_id, seq)",
         "CREATE INDEX IF NOT EXISTS events_by_received_at ON events (received_at)",
     ),
+    2: ("ALTER TABLE events ADD COLUMN props TEXT NOT NULL DEFAULT '{}'",),  # type-specific fields, as JSON
 }
 """Each schema version's statements from the one before; a file at version N runs N+1.. in order."""
 
 _COLUMNS = (
     "event_id", "type", "values", "session_id", "visitor_id",
-    "account", "url", "referrer", "ts", "dropped", "received_at",
+    "account", "url", "referrer", "ts", "dropped", "received_at", "props",
 )
 _COLUMN_LIST = ", ".join(f'"{column}"' for column in _COLUMNS)
 
@@ -99,7 +101,7 @@ class SqliteStore:
             (
                 e["event_id"], e["type"], json.dumps(list(e["values"])), e["session_id"],
                 e["visitor_id"], e.get("account") or "", e["url"], e.get("referrer") or "",
-                int(e["ts"]), int(e.get("dropped", 0)), now,
+                int(e["ts"]), int(e.get("dropped", 0)), now, json.dumps(e.get("props") or {}),
             )
             for e in events
         ]
@@ -139,6 +141,14 @@ class SqliteStore:
             if chunk < DELETE_CHUNK:
                 return deleted
 
+    def profile(self, visitor_id: str, account: str) -> VisitorProfile:
+        """The visitor's profile in ``account``, folded from their stored events in
+        arrival order (until profiles are kept at write time)."""
+        query = f"SELECT {_COLUMN_LIST} FROM events WHERE visitor_id = ? AND account = ? ORDER BY seq"
+        with self._lock:
+            rows = self._db.execute(query, (visitor_id, account)).fetchall()
+        return fold_all(_row(row) for row in rows)
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -163,4 +173,5 @@ class SqliteStore:
 def _row(row: sqlite3.Row) -> dict[str, Any]:
     event = dict(row)
     event["values"] = json.loads(event["values"])
+    event["props"] = json.loads(event["props"])
     return event
