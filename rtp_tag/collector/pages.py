@@ -48,11 +48,10 @@ def page_key(url: str) -> str | None:
     return (address + (parts.path or "/")).casefold()[:MAX_KEY_LENGTH]
 
 
-def external_referrer(url: str, referrer: str) -> str | None:
-    """The referrer's ``host/path`` when it is another site than the page's (a visit's
-    source); None for an empty, internal or non-http(s) referrer."""
+def external_referrer(page: str | None, referrer: str) -> str | None:
+    """The referrer's ``host/path`` when it is another site than the ``page`` (its
+    ``page_key``): a visit's source; None for an empty, internal or non-http(s) referrer."""
     source = page_key(referrer or "")
-    page = page_key(url or "")
     if source is None or (page is not None and _host(source) == _host(page)):
         return None
     return source

@@ -165,8 +165,8 @@ def fold_all(events: Iterable[Mapping[str, Any]], profile: VisitorProfile = EMPT
 def _with_view(profile: VisitorProfile, event: Mapping[str, Any], mark: Mark) -> dict[str, Any]:
     url = str(event.get("url") or "")
     referrer = str(event.get("referrer") or "")
-    source = external_referrer(url, referrer)
     page = page_key(url)
+    source = external_referrer(page, referrer)
     search = search_query(referrer) if source is not None else None
     changes: dict[str, Any] = {
         "recent_views": tuple(sorted((*profile.recent_views, mark))[-RECENT_VIEWS:]),

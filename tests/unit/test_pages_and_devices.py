@@ -16,12 +16,12 @@ def test_a_page_is_its_host_and_path_ignoring_case_query_and_fragment():
 
 
 def test_a_referrer_counts_only_when_it_is_another_site():
-    page = "https://www.example.com/a"
+    page = page_key("https://www.example.com/a")
     assert external_referrer(page, "https://news.example.org/story?id=1") == "news.example.org/story"
     assert external_referrer(page, "https://example.com/b") is None  # www. or not, the same site
     assert external_referrer(page, "https://www.example.com/b") is None
     assert external_referrer(page, "") is None
-    assert external_referrer("http://127.0.0.1:8000/", "http://127.0.0.1:9000/x") == "127.0.0.1:9000/x"
+    assert external_referrer("127.0.0.1:8000/", "http://127.0.0.1:9000/x") == "127.0.0.1:9000/x"
     assert external_referrer(page, "android-app://com.google.android.gm/") is None
 
 
