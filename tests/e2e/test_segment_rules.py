@@ -9,6 +9,7 @@ are settled by then).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,27 @@ def test_the_device_rule_reads_the_asking_browsers_user_agent(browser, site):
         assert segments_and_zones(page) == (["pricing", "no-checkout", "mobile"], "Hello, phone", DEFAULT_ASIDE)
     finally:
         phone.close()
+
+
+# The collector's side, without a browser: views posted as an outbox would send them.
+
+
+def _view(number: int, ts: int, session: str = "s1", **props: str) -> dict:
+    return {"type": "view", "values": [], "event_id": f"e{number}", "session_id": session, "visitor_id": "v1",
+            "account": "acme", "url": "https://site.example/", "ts": ts, **({"props": props} if props else {})}
+
+
+def _segment_ids(rtp_server) -> list[str]:
+    answer = rtp_server.get("api/visitor?visitor_id=v1&account=acme")
+    return [segment["id"] for segment in answer["matchedSegments"]]
+
+
+def test_a_custom_variable_rule_follows_the_variables_latest_value_even_when_delivered_late(rtp_server):
+    assert rtp_server.post(json.dumps(_view(1, 1000, customVar1="Gold")))[0] == 200
+    assert "gold" in _segment_ids(rtp_server)
+    rtp_server.post(json.dumps(_view(2, 3000, customVar1="silver")))
+    assert "gold" not in _segment_ids(rtp_server)
+    # An older setting delivered late (an outbox after an outage) does not undo the later one.
+    rtp_server.post(json.dumps(_view(3, 2000, session="s0", customVar1="gold")))
+    assert "gold" not in _segment_ids(rtp_server)
+    assert "returning" in _segment_ids(rtp_server)  # but its session is a second visit
