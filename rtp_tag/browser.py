@@ -14,16 +14,19 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urljoin
 
 import js
 from pyodide.ffi import JsProxy, create_proxy, jsnull, to_js
 
 from .commands import CallContext, Tag
 from .config import LoaderSettings, resolve_config
+from .consent import PRIVACY_KEY, ConsentedStorage, Privacy, PrivacySettings, read_signals
 from .delivery import Courier, Reply, parse_retry_after
+from .forget import ForgetRequests
 from .outbox import Outbox
 from .personalization import Personalizer
-from .session import SessionLedger, visitor_id
+from .session import VISITOR_KEY, SessionLedger, visitor_id
 from .storage import GuardedStorage
 
 MAX_ARRAY_ITEMS = 1000
@@ -212,10 +215,14 @@ def _new_id() -> str:
     return uuid.uuid4().hex
 
 
+def _field(raw: Any, name: str) -> str | None:
+    value = js.Reflect.get(raw, name)
+    return None if value is None or value is jsnull else str(value)
+
+
 def _settings(raw: Any) -> LoaderSettings:
     def field(name: str) -> str | None:
-        value = js.Reflect.get(raw, name)
-        return None if value is None or value is jsnull else str(value)
+        return _field(raw, name)
 
     return LoaderSettings(
         script_url=field("scriptUrl") or str(js.location.href),
@@ -228,8 +235,19 @@ def _settings(raw: Any) -> LoaderSettings:
     )
 
 
+def _privacy_settings(raw: Any) -> PrivacySettings:
+    return PrivacySettings(
+        global_privacy_control=js.Reflect.get(raw, "globalPrivacyControl") is True,
+        do_not_track=_field(raw, "doNotTrack"),
+        gpc_attribute=_field(raw, "gpcAttribute"),
+        do_not_track_attribute=_field(raw, "doNotTrackAttribute"),
+        require_consent_attribute=_field(raw, "requireConsentAttribute"),
+    )
+
+
 def start(raw_settings: Any) -> _Handover:
-    """Build the tag for this page; return what the loader hands calls to."""
+    """Build the tag for this page; return what the loader hands calls to. The tag
+    proper (visitor id, session, outbox) is built only once tracking is allowed."""
     console = _Console()
 
     def storage_failed(message: str) -> None:
@@ -238,39 +256,88 @@ def start(raw_settings: Any) -> _Handover:
     session_storage = GuardedStorage(_WebStorage("sessionStorage"), "sessionStorage", storage_failed)
     local_storage = GuardedStorage(_WebStorage("localStorage"), "localStorage", storage_failed)
     config = resolve_config(_settings(raw_settings), lambda message: console.warn(f"rtp: {message}"))
-    outbox = Outbox(local_storage, owner=_new_id())
-    courier = Courier(
-        outbox,
-        _poster(config.collect_url),
-        clock=time.time,
-        schedule=_schedule,
-        report=lambda message: console.error(f"rtp: {message}"),
+    report = lambda message: console.error(f"rtp: {message}")  # noqa: E731
+
+    def make_tag() -> Tag:
+        allowed = lambda: privacy.tracking  # noqa: E731
+        local = ConsentedStorage(local_storage, allowed)
+        outbox = Outbox(local, owner=_new_id())
+        courier = Courier(outbox, _poster(config.collect_url), clock=time.time, schedule=_schedule, report=report)
+        tag = Tag(
+            config=config,
+            ledger=SessionLedger(
+                ConsentedStorage(session_storage, allowed),
+                _new_id,
+                config.session_timeout,
+                copied_from_opener=_opened_by_another_tab(),
+            ),
+            visitor_id=visitor_id(local, _new_id),
+            outbox=outbox,
+            courier=courier,
+            console=console,
+            new_id=_new_id,
+            personalization=Personalizer(
+                config.api_url, _DocumentPage(), console, undelivered=lambda: len(outbox), clock=time.time
+            ),
+        )
+        courier.flush()  # what earlier pages left undelivered goes first
+        return tag
+
+    def events_in_flight() -> bool:
+        tag = running()
+        return tag is not None and tag.courier.in_flight
+
+    forget_requests = ForgetRequests(local_storage, events_in_flight)
+    forget_courier = Courier(
+        forget_requests, _poster(urljoin(config.api_url, "forget")), clock=time.time, schedule=_schedule, report=report
     )
-    tag = Tag(
-        config=config,
-        ledger=SessionLedger(
-            session_storage, _new_id, config.session_timeout, copied_from_opener=_opened_by_another_tab()
-        ),
-        visitor_id=visitor_id(local_storage, _new_id),
-        outbox=outbox,
-        courier=courier,
-        console=console,
-        new_id=_new_id,
-        personalization=Personalizer(
-            config.api_url, _DocumentPage(), console, undelivered=lambda: len(outbox), clock=time.time
-        ),
+
+    def forget(visitor: str) -> None:
+        forget_requests.add(visitor, time.time())
+        forget_courier.flush()
+
+    privacy = Privacy(
+        local_storage,
+        session_storage,
+        read_signals(_privacy_settings(raw_settings), console),
+        console,
+        make_tag=make_tag,
+        forget=forget,
+        stored_visitor_id=lambda: local_storage.get(VISITOR_KEY),
     )
-    js.addEventListener("online", create_proxy(lambda _event: courier.retry_now()))
-    js.addEventListener("pagehide", create_proxy(lambda _event: outbox.release()))
-    js.addEventListener("pageshow", create_proxy(lambda event: courier.flush() if event.persisted else None))
-    courier.flush()  # what earlier pages left undelivered goes first
-    return _Handover(tag, console)
+
+    def running() -> Tag | None:
+        return privacy.tag if isinstance(privacy.tag, Tag) else None
+
+    def on_online(_event: Any) -> None:
+        forget_courier.retry_now()
+        if tag := running():
+            tag.courier.retry_now()
+
+    def on_pagehide(_event: Any) -> None:
+        if tag := running():
+            tag.outbox.release()
+
+    def on_pageshow(event: Any) -> None:
+        if event.persisted and (tag := running()):
+            tag.courier.flush()
+
+    def on_storage(event: Any) -> None:
+        if _text(event.key) in (PRIVACY_KEY, None):  # None: the site cleared its storage
+            privacy.refresh()
+
+    for name, listener in (
+        ("online", on_online), ("pagehide", on_pagehide), ("pageshow", on_pageshow), ("storage", on_storage)
+    ):
+        js.addEventListener(name, create_proxy(listener))
+    forget_courier.flush()  # forget requests an earlier page could not deliver
+    return _Handover(privacy, console)
 
 
 class _Handover:
     """What the loader calls: one call, or the calls queued before the runtime was ready."""
 
-    def __init__(self, tag: Tag, console: _Console) -> None:
+    def __init__(self, tag: Privacy, console: _Console) -> None:
         self._tag = tag
         self._console = console
 

@@ -10,8 +10,9 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from .outbox import Batch, Outbox
+from .outbox import Batch
 
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 60.0
@@ -33,6 +34,29 @@ Schedule = Callable[[float, Callable[[], None]], object]
 """Calls the callback after a delay in seconds."""
 
 
+class Queue(Protocol):
+    """What the Courier sends from: the outbox of events (outbox.Outbox), or the
+    forget requests (forget.ForgetRequests)."""
+
+    def take(self, now: float) -> Batch | None: ...
+
+    def acknowledge(self, batch: Batch, now: float) -> None: ...
+
+    def retry_later(
+        self, ids: tuple[str, ...], at: float, now: float, *, solo: bool = False, told: bool = False
+    ) -> None: ...
+
+    def discard(self, ids: tuple[str, ...], now: float) -> None: ...
+
+    def expedite(self, now: float) -> None: ...
+
+    def attempts(self, id: str) -> int: ...
+
+    def heartbeat(self, now: float) -> None: ...
+
+    def next_due(self, now: float) -> float | None: ...
+
+
 def backoff_delay(attempts: int, rng: Callable[[], float] = random.random) -> float:
     """Exponential backoff with jitter: about 1, 2, 4 ... seconds, capped at a minute."""
     ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(attempts, 16))
@@ -49,7 +73,7 @@ class Courier:
 
     def __init__(
         self,
-        outbox: Outbox,
+        outbox: Queue,
         post: Post,
         *,
         clock: Callable[[], float],
@@ -65,6 +89,11 @@ class Courier:
         self._rng = rng
         self._in_flight = False
         self._wake_at: float | None = None
+
+    @property
+    def in_flight(self) -> bool:
+        """A request is on its way and has not been answered."""
+        return self._in_flight
 
     def retry_now(self) -> None:
         """The browser is back ``online``: end our backoffs and send at once."""

@@ -7,6 +7,7 @@
   var BUILD = {"package": "rtp_tag.zip", "integrity": null}; /* rewritten by build.py */
   var BOOT_TIMEOUT_MS = 60000;
   var SAVED_PREFIX = "rtp:early:"; /* one key per page: tabs never overwrite each other */
+  var PRIVACY_KEY = "rtp:privacy"; /* the visitor's consent or opt-out (rtp_tag/consent.py) */
   var current = w.rtp;
   if (current && current.__rtpTag) return; /* included twice: the first copy serves */
 
@@ -96,7 +97,7 @@
   /* Calls still queued when the page is left (or the runtime failed) are saved for
    * the next page's tag; each keeps its id, so a resend is never counted twice. */
   function saveQueue() {
-    if (tag || !queue.length) return;
+    if (tag || !queue.length || !mayStore()) return;
     try {
       var keep = [], save = [];
       for (var i = 0; i < queue.length; i++) {
@@ -109,6 +110,37 @@
     } catch (error) {
       /* storage refused or an argument is not JSON: the calls stay queued */
     }
+  }
+
+  /* Whether the calls may be saved before Python is up: consent.py's decision, for
+   * the loader's one write. Refuses when the visitor opted out or refused, when the
+   * browser's GPC or (honoured) DNT says no, and under consent mode until the
+   * visitor's consent is remembered or among the queued calls. */
+  function mayStore() {
+    try {
+      var record = JSON.parse(localStorage.getItem(PRIVACY_KEY) || "{}") || {};
+      if (record.optedOut || record.consent === false) return false;
+      if (navigator.globalPrivacyControl === true && (attr("data-gpc") || "").trim().toLowerCase() !== "ignore") return false;
+      if (on(attr("data-do-not-track")) && navigator.doNotTrack === "1") return false;
+      var allowed = record.consent === true || !on(attr("data-require-consent"));
+      for (var i = 0; i < queue.length && record.consent !== true; i++) {
+        var args = queue[i].args;
+        if (args[0] === "optOut" || (args[0] === "consent" && args[1] === false)) return false;
+        if (args[0] === "requireConsent") allowed = false;
+        if (args[0] === "consent" && args[1] === true) allowed = true;
+      }
+      return allowed;
+    } catch (error) {
+      return false; /* storage refused: nothing can be saved anyway */
+    }
+  }
+
+  function attr(name) {
+    return script ? script.getAttribute(name) : null;
+  }
+
+  function on(value) { /* a boolean attribute: present, and not "false" */
+    return value !== null && value.trim().toLowerCase() !== "false";
   }
 
   function takeSaved() {
@@ -136,11 +168,13 @@
   });
 
   function settings() {
-    var attr = function (name) { return script ? script.getAttribute(name) : null; };
     return {
       scriptUrl: scriptUrl, pod: rtp.p || null, account: rtp.a || null,
       endpoint: attr("data-endpoint"), accountAttribute: attr("data-account"),
-      sessionTimeout: attr("data-session-timeout")
+      sessionTimeout: attr("data-session-timeout"),
+      globalPrivacyControl: navigator.globalPrivacyControl === true, doNotTrack: navigator.doNotTrack || null,
+      gpcAttribute: attr("data-gpc"), doNotTrackAttribute: attr("data-do-not-track"),
+      requireConsentAttribute: attr("data-require-consent")
     };
   }
 
