@@ -227,9 +227,11 @@
     return base + (BUILD.runtime || "") + "snapshot/" + BUILD.package;
   }
 
+  /* Only when the tag may store: the snapshot holds no visitor data, but it does
+   * hold the runtime's random seeds, which differ from one browser to the next. */
   function canSnapshot() {
     try {
-      return !!(BUILD.snapshot && w.caches);
+      return !!(BUILD.snapshot && w.caches) && mayStore();
     } catch (error) {
       return false; /* storage refused (a sandboxed frame) */
     }
@@ -266,7 +268,12 @@
   }
 
   function readSnapshot() {
-    if (!canSnapshot()) return Promise.resolve(null);
+    if (!canSnapshot()) {
+      try {
+        if (BUILD.snapshot && w.caches) dropSnapshots(null); /* kept before a refusal or opt-out */
+      } catch (error) { /* storage refused */ }
+      return Promise.resolve(null);
+    }
     return caches.open(SNAPSHOTS).then(function (cache) {
       return cache.match(snapshotKey());
     }).then(function (found) {

@@ -31,6 +31,8 @@ BUSY_RETRY_AFTER = 2
 """Seconds a client is told to wait (``Retry-After``) while the store is busy."""
 DEFAULT_PAGE = 1_000
 """Events in an ``/api/events`` page without ``?limit=`` (at most ``stores.MAX_PAGE``)."""
+MAX_FORGET_BYTES = 1024
+"""A forget request is ``{"visitor_id": ...}``: anything much larger is not one."""
 LEGACY_PREFIX = "/rtp-api/v1"
 """Where the reference's older snippet loads the tag from (``//HOST/rtp-api/v1/rtp.js``)."""
 
@@ -147,12 +149,49 @@ async def collect(request: Request) -> Response:
     try:
         stored = await run_in_threadpool(request.app.state.store.add, events)
     except StoreBusy:
-        return JSONResponse(
-            {"error": "the event store is busy: retry after the Retry-After delay"},
-            status_code=503,
-            headers={"Retry-After": str(BUSY_RETRY_AFTER)},
-        )
+        return busy()
     return JSONResponse({"stored": stored, "duplicates": len(events) - stored})
+
+
+def busy() -> JSONResponse:
+    return JSONResponse(
+        {"error": "the event store is busy: retry after the Retry-After delay"},
+        status_code=503,
+        headers={"Retry-After": str(BUSY_RETRY_AFTER)},
+    )
+
+
+def parse_forget(body: bytes) -> str:
+    """The visitor id of a forget request: ``{"visitor_id": "..."}``."""
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ProtocolError('the body is not valid JSON: send {"visitor_id": "..."}') from None
+    visitor = payload.get("visitor_id") if isinstance(payload, dict) else None
+    if not isinstance(visitor, str) or not visitor.strip() or len(visitor) > MAX_ID_LENGTH:
+        raise ProtocolError(
+            f'send {{"visitor_id": "..."}} with the visitor id the tag holds (1 to {MAX_ID_LENGTH} characters)'
+        )
+    return visitor
+
+
+async def forget(request: Request) -> Response:
+    """``POST /forget``: delete one visitor's events and derived state (the tag's opt-out).
+    No read key: the caller proves who it is with the visitor id it holds, which is
+    random and never shown to others; the answer tells only how many events went."""
+    try:
+        body = await read_body(request, MAX_FORGET_BYTES)
+    except BodyTooLarge:
+        return error(413, f'the body is larger than {MAX_FORGET_BYTES} bytes: send {{"visitor_id": "..."}} only')
+    try:
+        visitor = parse_forget(body)
+    except ProtocolError as problem:
+        return error(400, str(problem))
+    try:
+        deleted = await run_in_threadpool(request.app.state.store.delete_visitor, visitor)
+    except StoreBusy:
+        return busy()
+    return JSONResponse({"forgotten": deleted})
 
 
 def _whole_number(text: str) -> int | None:
@@ -208,6 +247,7 @@ async def not_found(request: Request) -> Response:
 
 ROUTES: list[BaseRoute] = [
     Route("/collect", collect, methods=["POST"]),
+    Route("/forget", forget, methods=["POST"]),
     Route("/api/events", list_events, methods=["GET"]),
     Route("/api/visitor", visitor_segments, methods=["GET"]),
     Route("/api/campaigns", visitor_campaigns, methods=["GET"]),

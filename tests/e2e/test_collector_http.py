@@ -360,3 +360,43 @@ def test_serve_without_a_built_tag_says_how_to_build(tmp_path: Path):
     )
     assert result.returncode != 0
     assert "build" in (result.stdout + result.stderr)
+
+
+# ---- POST /forget (issue 11) ----------------------------------------------------------
+
+
+def test_forget_deletes_one_visitors_events_and_answers_how_many(rtp_server):
+    stored = [
+        event(values=["a"], event_id="e1", visitor_id="forget-me"),
+        event(values=["b"], event_id="e2", visitor_id="forget-me"),
+        event(values=["c"], event_id="e3", visitor_id="keep-me"),
+    ]
+    assert rtp_server.post(json.dumps(stored))[0] == 200
+    assert rtp_server.post('{"visitor_id": "forget-me"}', "forget") == (200, {"forgotten": 2})
+    assert [stored["event_id"] for stored in rtp_server.events()] == ["e3"]
+    assert rtp_server.post('{"visitor_id": "forget-me"}', "forget") == (200, {"forgotten": 0})
+
+
+def test_forget_from_another_origin_is_a_simple_request_answered_with_allow_origin(rtp_server):
+    rtp_server.post(json.dumps(event(visitor_id="forget-me")))
+    request = urllib.request.Request(
+        rtp_server.url + "forget", data=b'{"visitor_id": "forget-me"}', method="POST",
+        headers={"Content-Type": "text/plain;charset=UTF-8", "Origin": OTHER_ORIGIN},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+        assert response.headers["Access-Control-Allow-Origin"] in ("*", OTHER_ORIGIN)
+    assert rtp_server.events() == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["", "not json", "[]", '"forget-me"', "{}", '{"visitor_id": ""}', '{"visitor_id": 5}',
+     '{"visitor_id": "%s"}' % ("v" * (MAX_ID_LENGTH + 1)), b"\xff\xfe", "[" * 100_000],
+    ids=["empty", "not-json", "array", "string", "no-id", "empty-id", "number-id", "long-id", "not-utf8", "too-large"],
+)
+def test_a_bad_forget_body_is_a_json_4xx_naming_the_shape_and_deletes_nothing(rtp_server, body):
+    rtp_server.post(json.dumps(event()))
+    status, answer = rtp_server.post(body, "forget")
+    assert status in (400, 413) and "visitor_id" in answer["error"]
+    assert len(rtp_server.events()) == 1
