@@ -223,6 +223,7 @@ def test_opt_out_erases_the_visitor_here_and_at_the_collector_even_when_the_page
     page.evaluate("rtp('optOut'); location.href = 'plain.html'")  # keepalive: the request outlives the page
     page.wait_for_url("**/plain.html")
     erased(rtp_server, visitor)
+    assert rtp_server.get(f"api/visitor?visitor_id={visitor}") == {"matchedSegments": []}  # derived state too
     assert set(stored(page)["local"]) == {PRIVACY_KEY} and stored(page)["session"] == {}
 
     page.goto(rtp_pages.origin + "/next.html")
