@@ -22,6 +22,13 @@ MAX_SAFE_INTEGER = 2**53
 EVENT_TYPES = ("event", "view")
 REQUIRED_FIELDS = ("type", "values", "event_id", "session_id", "visitor_id", "url", "ts")
 OPTIONAL_TEXT_FIELDS = {"account": MAX_ACCOUNT_LENGTH, "referrer": MAX_URL_LENGTH}
+STORED_FIELDS = (
+    "event_id", "type", "values", "session_id", "visitor_id", "account", "url", "referrer", "ts", "dropped", "props",
+)
+"""An event's fields as both stores keep them and ``/api/events`` lists them (with the
+store's ``seq`` and ``received_at``)."""
+JSON_FIELDS = ("values", "props")
+"""Stored fields that hold a list or an object (a JSON column) rather than text or a number."""
 CUSTOM_VARS = tuple(f"customVar{number}" for number in range(1, 6))
 """``rtp('set', NAME, value)`` names, sent in a ``view``'s ``props``."""
 MAX_CUSTOM_VAR_LENGTH = 100
@@ -93,7 +100,27 @@ def check_event(event: object) -> dict[str, Any]:
     dropped = event.get("dropped", 0)
     if isinstance(dropped, bool) or not isinstance(dropped, int) or not 0 <= dropped < MAX_SAFE_INTEGER:
         raise ProtocolError("dropped must be a whole number of events, 0 or more")
+    if not isinstance(event.get("props", {}), Mapping):
+        raise ProtocolError("props must be an object of the event's type-specific fields ({} for none)")
     return dict(event)
+
+
+def stored_event(event: Mapping[str, Any]) -> dict[str, Any]:
+    """A checked event as the stores keep it: the ``STORED_FIELDS``, in that order, with
+    the optional ones filled in (no account or referrer is "", no props is {})."""
+    return {
+        "event_id": event["event_id"],
+        "type": event["type"],
+        "values": list(event["values"]),
+        "session_id": event["session_id"],
+        "visitor_id": event["visitor_id"],
+        "account": event.get("account") or "",
+        "url": event["url"],
+        "referrer": event.get("referrer") or "",
+        "ts": int(event["ts"]),
+        "dropped": int(event.get("dropped", 0)),
+        "props": dict(event.get("props") or {}),  # check_event made sure it is an object
+    }
 
 
 def _check_text(event: Mapping[str, Any], field: str, limit: int, *, required: bool) -> None:

@@ -16,7 +16,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from rtp_tag.collector.stores import Store, StoreUnavailable, UnknownCursor, open_store
+from rtp_tag.collector.campaigns import parse_config
+from rtp_tag.collector.profile import EMPTY_PROFILE, MAX_DISTINCT, fold_all
+from rtp_tag.collector.segments import matched_segments
+from rtp_tag.collector.stores import Store, StoreBusy, StoreUnavailable, UnknownCursor, open_store
+from rtp_tag.protocol import stored_event
 
 
 def event(**overrides: Any) -> dict[str, Any]:
@@ -214,3 +218,63 @@ def test_deleting_a_visitor_and_old_events_removes_only_those(store):
     assert store.delete_received_before(time.time() - 3600) == 0
     assert store.delete_received_before(time.time() + 1) == 1
     assert store.events() == []
+
+
+# ---- profiles: kept at write time, each new event folded once -------------------------
+
+
+def test_the_profile_folds_each_newly_stored_event_once_per_account(store):
+    first, view = event(values=["Download - Whitepaper"]), event(type="view", values=[])
+    store.add([first, view, first])  # the same event twice in one request, too
+    store.add([first])  # a resend: stored once, so folded once
+    store.add([event(account="other")])
+    mine = store.profile("v" * 32, "ACME-1")
+    assert mine == fold_all([stored_event(first), stored_event(view)])
+    assert "download - whitepaper" in mine.values
+    assert store.profile("v" * 32, "other").folded == 1
+    assert store.profile("nobody", "ACME-1") == EMPTY_PROFILE
+
+
+def test_no_fold_is_lost_when_replicas_add_events_of_one_visitor_at_once(db, store):
+    replicas = [store, open_store(db), open_store(db)]
+    per_thread = 30
+
+    def send(replica: Store, thread: int) -> None:
+        for n in range(per_thread):
+            while True:
+                try:
+                    replica.add([event(event_id=f"t{thread}-{n}", values=[f"value {thread}-{n}"])])
+                    break
+                except StoreBusy:  # SQLite: another writer held the file too long; the tag retries
+                    time.sleep(0.05)
+
+    try:
+        threads = [threading.Thread(target=send, args=(replicas[t % 3], t)) for t in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        for replica in replicas[1:]:
+            replica.close()
+    profile = store.profile("v" * 32, "ACME-1")
+    assert profile.folded == 6 * per_thread
+    assert len(profile.values) == min(6 * per_thread, MAX_DISTINCT)
+
+
+def test_a_segment_entered_before_10000_later_events_still_holds(store):
+    config = parse_config(
+        '[[segments]]\nid = "wp"\nname = "Downloaders"\ncustom_data = "download"\n', "campaigns.toml"
+    )
+    store.add([event(values=["download"], ts=1)])
+    for start in range(0, 10_001, 500):  # more than the old 10,000-event read cap
+        store.add([event(type="view", values=[], ts=2 + start + i) for i in range(500)])
+    profile = store.profile("v" * 32, "ACME-1")
+    assert profile.folded == 1 + 10_500
+    assert [segment.id for segment in matched_segments(config, profile)] == ["wp"]
+
+
+def test_erasing_a_visitor_erases_their_profile(store):
+    store.add([event(values=["download"])])
+    store.delete_visitor("v" * 32)
+    assert store.profile("v" * 32, "ACME-1") == EMPTY_PROFILE

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from ..profile import VisitorProfile
@@ -47,9 +47,21 @@ class Store(Protocol):
 
     def profile(self, visitor_id: str, account: str) -> VisitorProfile:
         """The visitor's profile (profile.py) in ``account`` ("" for events sent without
-        one): every stored event of theirs folded in, each once."""
+        one): every stored event of theirs folded in, each once. Kept at write time, in
+        the transaction that stores the events, so reading it costs the same whatever
+        the visitor's history."""
         ...
 
     def close(self) -> None:
         """Release the connection; the store is not used afterwards."""
         ...
+
+
+def by_visitor(events: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], list[Mapping[str, Any]]]:
+    """Newly stored events grouped by the profile they fold into, ``(visitor_id, account)``,
+    each group in arrival order, the groups sorted (so that concurrent writers lock
+    profiles in one order and never deadlock each other)."""
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for event in events:
+        groups.setdefault((event["visitor_id"], event.get("account") or ""), []).append(event)
+    return dict(sorted(groups.items()))

@@ -12,6 +12,7 @@ URL without its password; lost while serving, each call raises ``StoreUnavailabl
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -23,39 +24,61 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..profile import VisitorProfile, fold_all
-from .base import MAX_PAGE, StoreBusy, StoreUnavailable, UnknownCursor
+from ...protocol import JSON_FIELDS, STORED_FIELDS, stored_event
+from ..profile import EMPTY_PROFILE, VisitorProfile, fold_all
+from .base import MAX_PAGE, StoreBusy, StoreUnavailable, UnknownCursor, by_visitor
 
-SCHEMA_VERSION = 2
-_MIGRATIONS: dict[int, str] = {
-    1: """
-    CREATE TABLE events (
-        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        event_id text NOT NULL UNIQUE,
-        type text NOT NULL,
-        "values" jsonb NOT NULL,
-        session_id text NOT NULL,
-        visitor_id text NOT NULL,
-        account text NOT NULL,
-        url text NOT NULL,
-        referrer text NOT NULL,
-        ts bigint NOT NULL,
-        dropped bigint NOT NULL DEFAULT 0,
-        received_at double precision NOT NULL
-    );
-    CREATE INDEX events_by_visitor ON events (visitor_id, seq);
-    CREATE INDEX events_by_received_at ON events (received_at);
-    """,
-    2: "ALTER TABLE events ADD COLUMN props jsonb NOT NULL DEFAULT '{}'::jsonb;",  # type-specific fields
+SCHEMA_VERSION = 3
+
+
+def _fold_stored_events(conn: psycopg.Connection[Any]) -> None:
+    """Migration 3: a profile for every (visitor, account) with events, folded in arrival order."""
+    with conn.cursor(name="events_to_fold", row_factory=dict_row) as rows:  # server-side: streams
+        rows.execute(f"SELECT {_COLUMN_LIST} FROM events ORDER BY visitor_id, account, seq")
+        for (visitor, account), group in itertools.groupby(rows, key=lambda e: (e["visitor_id"], e["account"])):
+            conn.execute(_NEW_PROFILE, (visitor, account, fold_all(group).to_json()))
+
+
+_MIGRATIONS: dict[int, tuple[str | Callable[[psycopg.Connection[Any]], None], ...]] = {
+    1: (
+        """CREATE TABLE events (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            event_id text NOT NULL UNIQUE,
+            type text NOT NULL,
+            "values" jsonb NOT NULL,
+            session_id text NOT NULL,
+            visitor_id text NOT NULL,
+            account text NOT NULL,
+            url text NOT NULL,
+            referrer text NOT NULL,
+            ts bigint NOT NULL,
+            dropped bigint NOT NULL DEFAULT 0,
+            received_at double precision NOT NULL
+        )""",
+        "CREATE INDEX events_by_visitor ON events (visitor_id, seq)",
+        "CREATE INDEX events_by_received_at ON events (received_at)",
+    ),
+    2: ("ALTER TABLE events ADD COLUMN props jsonb NOT NULL DEFAULT '{}'",),
+    3: (
+        """CREATE TABLE profiles (
+            visitor_id text NOT NULL,
+            account text NOT NULL,
+            profile jsonb NOT NULL,
+            PRIMARY KEY (visitor_id, account)
+        )""",
+        _fold_stored_events,
+    ),
 }
-"""Each schema version's step from the one before; a database at version N runs N+1.. in order."""
+"""Each schema version's steps from the one before (statements, or functions for what
+SQL alone cannot do); a database at version N runs N+1.. in order, in one transaction."""
 _MIGRATION_LOCK = 0x7274_7074_6167  # "rtptag": the advisory lock replicas take turns on at start
 
-_COLUMNS = (
-    "event_id", "type", "values", "session_id", "visitor_id",
-    "account", "url", "referrer", "ts", "dropped", "received_at", "props",
-)
+_COLUMNS = (*STORED_FIELDS, "received_at")
 _COLUMN_LIST = ", ".join(f'"{column}"' for column in _COLUMNS)
+_INSERT_ROWS = 500
+"""Events an INSERT statement carries at most (PostgreSQL takes 65,535 parameters)."""
+_PROFILE = "SELECT profile::text FROM profiles WHERE visitor_id = %s AND account = %s"
+_NEW_PROFILE = "INSERT INTO profiles (visitor_id, account, profile) VALUES (%s, %s, %s::jsonb)"
 
 POOL_SIZE = 8
 """Connections per process: enough for the threads that wait on the database at once."""
@@ -102,27 +125,34 @@ class PostgresStore:
         )
 
     def add(self, events: Iterable[dict[str, Any]]) -> int:
-        """Store events not seen before (by ``event_id``), all or none; return how many were new."""
+        """Store events not seen before (by ``event_id``), all or none, and fold each new
+        one into its visitor's profile in the same transaction; return how many were new.
+
+        Replicas adding events of one visitor at once take turns on the profile's row
+        (locked by ``_fold_into_profiles``), so no fold is lost; profiles are locked in
+        one order (sorted), and a deadlock the database still reports is retried."""
         now = time.time()
-        rows = [
-            (
-                e["event_id"], e["type"], Jsonb(list(e["values"])), e["session_id"],
-                e["visitor_id"], e.get("account") or "", e["url"], e.get("referrer") or "",
-                int(e["ts"]), int(e.get("dropped", 0)), now, Jsonb(e.get("props") or {}),
-            )
-            for e in events
-        ]
-        if not rows:
-            return 0
-        one = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
-        query = (
-            f"INSERT INTO events ({_COLUMN_LIST}) VALUES {', '.join([one] * len(rows))} "
-            "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
-        )
-        params = [value for row in rows for value in row]
+        stored = [stored_event(e) for e in events]
 
         def insert(conn: psycopg.Connection[Any]) -> int:
-            return len(conn.execute(query, params).fetchall())
+            new_ids: set[str] = set()
+            for start in range(0, len(stored), _INSERT_ROWS):
+                chunk = stored[start : start + _INSERT_ROWS]
+                one = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+                query = (
+                    f"INSERT INTO events ({_COLUMN_LIST}) VALUES {', '.join([one] * len(chunk))} "
+                    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+                )
+                params = [value for event in chunk for value in _values(event, now)]
+                new_ids.update(row[0] for row in conn.execute(query.encode(), params))
+            new = []
+            for event in stored:  # each new event once, even if the request held it twice
+                if event["event_id"] in new_ids:
+                    new_ids.discard(event["event_id"])
+                    new.append(event)
+            if new:
+                _fold_into_profiles(conn, by_visitor(new))
+            return len(new)
 
         return self._transaction(insert)
 
@@ -149,10 +179,18 @@ class PostgresStore:
         return self._transaction(select)
 
     def delete_visitor(self, visitor_id: str) -> int:
-        """Delete every stored trace of one visitor; return how many events went."""
-        return self._transaction(
-            lambda conn: conn.execute("DELETE FROM events WHERE visitor_id = %s", (visitor_id,)).rowcount
-        )
+        """Delete every stored trace of one visitor (events and profiles); return how many events went."""
+
+        def delete(conn: psycopg.Connection[Any]) -> int:
+            conn.execute("DELETE FROM profiles WHERE visitor_id = %s", (visitor_id,))
+            return conn.execute("DELETE FROM events WHERE visitor_id = %s", (visitor_id,)).rowcount
+
+        return self._transaction(delete)
+
+    def profile(self, visitor_id: str, account: str) -> VisitorProfile:
+        """The visitor's profile in ``account``, as the last write left it: one row read."""
+        row = self._transaction(lambda conn: conn.execute(_PROFILE, (visitor_id, account)).fetchone())
+        return VisitorProfile.from_json(row[0]) if row else EMPTY_PROFILE
 
     def delete_received_before(self, cutoff: float) -> int:
         """Delete events received before ``cutoff``, a chunk a transaction; return how many."""
@@ -168,17 +206,6 @@ class PostgresStore:
             deleted += chunk
             if chunk < DELETE_CHUNK:
                 return deleted
-
-    def profile(self, visitor_id: str, account: str) -> VisitorProfile:
-        """The visitor's profile in ``account``, folded from their stored events in
-        arrival order (until profiles are kept at write time)."""
-        query = f"SELECT {_COLUMN_LIST} FROM events WHERE visitor_id = %s AND account = %s ORDER BY seq"
-
-        def select(conn: psycopg.Connection[Any]) -> VisitorProfile:
-            with conn.cursor(row_factory=dict_row) as cursor:
-                return fold_all(cursor.execute(query, (visitor_id, account)))
-
-        return self._transaction(select)
 
     def close(self) -> None:
         self._pool.close()
@@ -201,6 +228,40 @@ class PostgresStore:
         raise AssertionError("unreachable")
 
 
+def _fold_into_profiles(conn: psycopg.Connection[Any], groups: dict[tuple[str, str], list[Any]]) -> None:
+    """Fold each group of new events (in arrival order) into its visitor's profile, in
+    three statements whatever the number of visitors: lock (creating missing rows) and
+    read every profile, fold in Python, write every profile back.
+
+    The first statement is an upsert whose update changes nothing: it locks each row
+    until the transaction ends, an existing one or one just created, and returns it;
+    a concurrent writer of the same visitor waits there, then folds into our result."""
+    visitors = [visitor for visitor, _ in groups]
+    accounts = [account for _, account in groups]
+    locked = conn.execute(
+        "INSERT INTO profiles (visitor_id, account, profile) "
+        "SELECT v, a, '{}'::jsonb FROM unnest(%s::text[], %s::text[]) AS k(v, a) ORDER BY v, a "
+        "ON CONFLICT (visitor_id, account) DO UPDATE SET profile = profiles.profile "
+        "RETURNING visitor_id, account, profile::text",
+        (visitors, accounts),
+    ).fetchall()
+    folded = {
+        (visitor, account): fold_all(groups[visitor, account], VisitorProfile.from_json(profile)).to_json()
+        for visitor, account, profile in locked
+    }
+    conn.execute(
+        "UPDATE profiles SET profile = u.profile::jsonb "
+        "FROM unnest(%s::text[], %s::text[], %s::text[]) AS u(v, a, profile) "
+        "WHERE profiles.visitor_id = u.v AND profiles.account = u.a",
+        ([v for v, _ in folded], [a for _, a in folded], list(folded.values())),
+    )
+
+
+def _values(event: dict[str, Any], received_at: float) -> tuple[Any, ...]:
+    """``stored_event(...)``'s fields as column values, then ``received_at``."""
+    return (*(Jsonb(event[name]) if name in JSON_FIELDS else event[name] for name in STORED_FIELDS), received_at)
+
+
 def _migrate(conn: psycopg.Connection[Any]) -> None:
     """Bring the schema to ``SCHEMA_VERSION``, one replica at a time."""
     with conn.transaction():
@@ -214,7 +275,11 @@ def _migrate(conn: psycopg.Connection[Any]) -> None:
                 f"{SCHEMA_VERSION}: upgrade rtp-tag"
             )
         for step in range(version + 1, SCHEMA_VERSION + 1):
-            conn.execute(_MIGRATIONS[step].encode())
+            for statement in _MIGRATIONS[step]:
+                if callable(statement):
+                    statement(conn)
+                else:
+                    conn.execute(statement.encode())
         if row is None:
             conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (SCHEMA_VERSION,))
         elif version != SCHEMA_VERSION:

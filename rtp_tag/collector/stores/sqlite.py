@@ -7,20 +7,34 @@ Writes are durable when they return (``synchronous=FULL`` in WAL mode): a 2xx fr
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from ..profile import VisitorProfile, fold_all
-from .base import MAX_PAGE, StoreBusy, StoreUnavailable, UnknownCursor
+from ...protocol import JSON_FIELDS, STORED_FIELDS, stored_event
+from ..profile import EMPTY_PROFILE, VisitorProfile, fold_all
+from .base import MAX_PAGE, StoreBusy, StoreUnavailable, UnknownCursor, by_visitor
 
-SCHEMA_VERSION = 2
+T = TypeVar("T")
+SCHEMA_VERSION = 3
 """Kept in the file's ``PRAGMA user_version``."""
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
+
+
+def _fold_stored_events(db: sqlite3.Connection) -> None:
+    """Migration 3: a profile for every (visitor, account) with events, folded in arrival order."""
+    rows = db.execute(f"SELECT {_COLUMN_LIST} FROM events ORDER BY visitor_id, account, seq")
+    for (visitor, account), group in itertools.groupby(
+        (_row(row) for row in rows), key=lambda event: (event["visitor_id"], event["account"])
+    ):
+        db.execute(_SAVE_PROFILE, (visitor, account, fold_all(group).to_json()))
+
+
+_MIGRATIONS: dict[int, tuple[str | Callable[[sqlite3.Connection], None], ...]] = {
     1: (  # IF NOT EXISTS: files written before schema versions already hold these
         """CREATE TABLE IF NOT EXISTS events (
             seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -39,15 +53,24 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX IF NOT EXISTS events_by_visitor ON events (visitor_id, seq)",
         "CREATE INDEX IF NOT EXISTS events_by_received_at ON events (received_at)",
     ),
-    2: ("ALTER TABLE events ADD COLUMN props TEXT NOT NULL DEFAULT '{}'",),  # type-specific fields, as JSON
+    2: ("ALTER TABLE events ADD COLUMN props TEXT NOT NULL DEFAULT '{}'",),  # older rows: no props
+    3: (
+        """CREATE TABLE profiles (
+            visitor_id TEXT NOT NULL,
+            account TEXT NOT NULL,
+            profile TEXT NOT NULL,
+            PRIMARY KEY (visitor_id, account)
+        ) WITHOUT ROWID""",
+        _fold_stored_events,
+    ),
 }
-"""Each schema version's statements from the one before; a file at version N runs N+1.. in order."""
+"""Each schema version's steps from the one before (statements, or functions for what
+SQL alone cannot do); a file at version N runs N+1.. in order, in one transaction."""
 
-_COLUMNS = (
-    "event_id", "type", "values", "session_id", "visitor_id",
-    "account", "url", "referrer", "ts", "dropped", "received_at", "props",
-)
+_COLUMNS = (*STORED_FIELDS, "received_at")
 _COLUMN_LIST = ", ".join(f'"{column}"' for column in _COLUMNS)
+_INSERT = f"INSERT OR IGNORE INTO events ({_COLUMN_LIST}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+_SAVE_PROFILE = "INSERT OR REPLACE INTO profiles (visitor_id, account, profile) VALUES (?, ?, ?)"
 
 
 BUSY_TIMEOUT = 1.0
@@ -87,7 +110,10 @@ class SqliteStore:
                 )
             for step in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in _MIGRATIONS[step]:
-                    self._db.execute(statement)
+                    if callable(statement):
+                        statement(self._db)
+                    else:
+                        self._db.execute(statement)
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self._db.execute("COMMIT")
         except BaseException:
@@ -95,18 +121,20 @@ class SqliteStore:
             raise
 
     def add(self, events: Iterable[dict[str, Any]]) -> int:
-        """Store events not seen before (by ``event_id``), all or none; return how many were new."""
+        """Store events not seen before (by ``event_id``), all or none, and fold each new
+        one into its visitor's profile in the same transaction; return how many were new."""
         now = time.time()
-        rows = [
-            (
-                e["event_id"], e["type"], json.dumps(list(e["values"])), e["session_id"],
-                e["visitor_id"], e.get("account") or "", e["url"], e.get("referrer") or "",
-                int(e["ts"]), int(e.get("dropped", 0)), now, json.dumps(e.get("props") or {}),
-            )
-            for e in events
-        ]
-        marks = ", ".join("?" for _ in _COLUMNS)
-        return self._write(f"INSERT OR IGNORE INTO events ({_COLUMN_LIST}) VALUES ({marks})", rows)
+        stored = [stored_event(e) for e in events]
+
+        def insert() -> int:
+            new = [e for e in stored if self._db.execute(_INSERT, _values(e, now)).rowcount == 1]
+            for (visitor, account), group in by_visitor(new).items():
+                row = self._db.execute(_PROFILE, (visitor, account)).fetchone()
+                profile = VisitorProfile.from_json(row[0]) if row else EMPTY_PROFILE
+                self._db.execute(_SAVE_PROFILE, (visitor, account, fold_all(group, profile).to_json()))
+            return len(new)
+
+        return self._transaction(insert)
 
     def events(self, visitor_id: str | None = None, after: int = 0, limit: int = MAX_PAGE) -> list[dict[str, Any]]:
         """Up to ``limit`` events with ``seq`` above ``after``, oldest first (see ``Store``)."""
@@ -125,8 +153,13 @@ class SqliteStore:
         return [_row(row) for row in rows]
 
     def delete_visitor(self, visitor_id: str) -> int:
-        """Delete every stored trace of one visitor; return how many events went."""
-        return self._write("DELETE FROM events WHERE visitor_id = ?", [(visitor_id,)])
+        """Delete every stored trace of one visitor (events and profiles); return how many events went."""
+
+        def delete() -> int:
+            self._db.execute("DELETE FROM profiles WHERE visitor_id = ?", (visitor_id,))
+            return self._db.execute("DELETE FROM events WHERE visitor_id = ?", (visitor_id,)).rowcount
+
+        return self._transaction(delete)
 
     def delete_received_before(self, cutoff: float) -> int:
         """Delete events received before ``cutoff``, a chunk a transaction; return how many."""
@@ -142,12 +175,10 @@ class SqliteStore:
                 return deleted
 
     def profile(self, visitor_id: str, account: str) -> VisitorProfile:
-        """The visitor's profile in ``account``, folded from their stored events in
-        arrival order (until profiles are kept at write time)."""
-        query = f"SELECT {_COLUMN_LIST} FROM events WHERE visitor_id = ? AND account = ? ORDER BY seq"
+        """The visitor's profile in ``account``, as the last write left it: one row read."""
         with self._lock:
-            rows = self._db.execute(query, (visitor_id, account)).fetchall()
-        return fold_all(_row(row) for row in rows)
+            row = self._db.execute(_PROFILE, (visitor_id, account)).fetchone()
+        return VisitorProfile.from_json(row[0]) if row else EMPTY_PROFILE
 
     def close(self) -> None:
         with self._lock:
@@ -155,23 +186,41 @@ class SqliteStore:
 
     def _write(self, statement: str, rows: Sequence[Sequence[Any]]) -> int:
         """Run ``statement`` for each of ``rows`` in one transaction; return the rows changed."""
-        with self._lock:
+
+        def write() -> int:
             before = self._db.total_changes
+            self._db.executemany(statement, rows)
+            return self._db.total_changes - before
+
+        return self._transaction(write)
+
+    def _transaction(self, work: Callable[[], T]) -> T:
+        """``work`` in one write transaction, which waits up to BUSY_TIMEOUT for another
+        process's (StoreBusy after that); committed if it returns, rolled back if it raises."""
+        with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as problem:
                 raise StoreBusy(str(problem)) from None
             try:
-                self._db.executemany(statement, rows)
+                result = work()
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            return self._db.total_changes - before
+            return result
+
+
+_PROFILE = "SELECT profile FROM profiles WHERE visitor_id = ? AND account = ?"
+
+
+def _values(event: dict[str, Any], received_at: float) -> tuple[Any, ...]:
+    """``stored_event(...)``'s fields as column values, then ``received_at``."""
+    return (*(json.dumps(event[name]) if name in JSON_FIELDS else event[name] for name in STORED_FIELDS), received_at)
 
 
 def _row(row: sqlite3.Row) -> dict[str, Any]:
     event = dict(row)
-    event["values"] = json.loads(event["values"])
-    event["props"] = json.loads(event["props"])
+    for name in JSON_FIELDS:
+        event[name] = json.loads(event[name])
     return event
