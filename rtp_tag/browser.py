@@ -178,7 +178,13 @@ class _DocumentPage:
         except ValueError:
             return int(response.status), None
 
-    def show_in_zone(self, zone_id: str, text: str, link: str | None) -> bool:
+    def has_zone(self, zone_id: str) -> bool:
+        zone = js.document.getElementById(zone_id)
+        return zone is not None and zone is not jsnull
+
+    def show_in_zone(
+        self, zone_id: str, text: str, link: str | None, on_follow: Callable[[], None]
+    ) -> bool:
         zone = js.document.getElementById(zone_id)
         if zone is None or zone is jsnull:
             return False
@@ -187,6 +193,8 @@ class _DocumentPage:
             anchor.textContent = text
             anchor.href = link
             if str(anchor.protocol) in ("http:", "https:"):  # the browser's own reading of the link
+                # Kept for the anchor's life: the click is queued before the browser navigates.
+                anchor.addEventListener("click", create_proxy(lambda _event: on_follow()))
                 zone.replaceChildren(anchor)
                 return True
         zone.textContent = text  # text, never HTML

@@ -7,7 +7,7 @@ nothing is ever raised into the page.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
@@ -28,7 +28,9 @@ class Console(Protocol):
 class Personalization(Protocol):
     """The page-facing half of ``rtp('get', ...)``; see personalization.py."""
 
-    def show_campaigns(self, visitor_id: str, account: str) -> None: ...
+    def show_campaigns(
+        self, visitor_id: str, account: str, report: Callable[[str, str, float], None]
+    ) -> None: ...
 
     def visitor(self, visitor_id: str, account: str, callback: Callable[[Any], object]) -> None: ...
 
@@ -116,7 +118,20 @@ class Tag:
         self.account = account.strip()
 
     def get_campaign(self, args: Sequence[object], context: CallContext) -> None:
-        self._personalization().show_campaigns(self.visitor_id, self.account)
+        def report(kind: str, campaign: str, ts: float) -> None:
+            self.report_campaign(kind, campaign, replace(context, ts=ts, call_id=None))
+
+        self._personalization().show_campaigns(self.visitor_id, self.account, report)
+
+    def report_campaign(self, kind: str, campaign: str, context: CallContext) -> None:
+        """Queue and send an impression, click or control exposure of ``campaign``, made
+        on the page of ``context``. Called after the call that showed the campaign has
+        returned, so it reports its own problems instead of raising."""
+        try:
+            self._enqueue(kind, [], context, context.url, self.ledger.touch(context.ts), {"campaign": campaign})
+            self.courier.flush()
+        except Exception as error:
+            self.console.error(f"rtp: internal error while reporting a campaign {kind}: {error!r}")
 
     def get_visitor(self, args: Sequence[object], context: CallContext) -> None:
         callback = args[0] if args else None
@@ -132,7 +147,13 @@ class Tag:
         return self.personalization
 
     def _enqueue(
-        self, kind: str, values: list[str], context: CallContext, url: str, session_id: str
+        self,
+        kind: str,
+        values: list[str],
+        context: CallContext,
+        url: str,
+        session_id: str,
+        props: dict[str, str] | None = None,
     ) -> None:
         event = {
             "type": kind,
@@ -145,6 +166,8 @@ class Tag:
             "referrer": context.referrer[:MAX_URL_LENGTH],
             "ts": int(context.ts * 1000),
         }
+        if props:
+            event["props"] = props
         self.outbox.add(event, context.ts)
 
 

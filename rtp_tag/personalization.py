@@ -8,6 +8,11 @@ Two guarantees users depend on:
   short wait ran out), so a click is reflected in the answer to the next call.
 - Answers come in call order: when a visitor callback runs, the campaigns asked
   for before it are already in their zones.
+
+What the visitor saw is reported through the outbox like any event: an
+``impression`` when a campaign fills its zone, a ``control`` exposure when the
+collector holds the visitor back (the zone keeps its default content), each once
+per campaign per page, and a ``click`` each time the campaign's link is followed.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from typing import Any, Protocol
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from .commands import Console
+
+Report = Callable[[str, str, float], None]
+"""``report(kind, campaign_name, ts)``: queue an impression, click or control exposure."""
 
 DELIVERY_WAIT = 3.0
 """Seconds a question waits for earlier events to reach the collector before it is asked anyway."""
@@ -34,9 +42,16 @@ class Page(Protocol):
         (None when the body is not JSON, ``{"error": ...}`` on a network failure)."""
         ...
 
-    def show_in_zone(self, zone_id: str, text: str, link: str | None) -> bool:
-        """Replace the zone's content with ``text`` (as a link when ``link`` is given),
-        never parsed as HTML; False when the page has no element with that id."""
+    def show_in_zone(
+        self, zone_id: str, text: str, link: str | None, on_follow: Callable[[], None]
+    ) -> bool:
+        """Replace the zone's content with ``text`` (as a link when ``link`` is given,
+        calling ``on_follow`` when the visitor follows it), never parsed as HTML;
+        False when the page has no element with that id."""
+        ...
+
+    def has_zone(self, zone_id: str) -> bool:
+        """Whether the page has an element with that id."""
         ...
 
 
@@ -62,9 +77,11 @@ class Personalizer:
         self._sleep = sleep
         self._spawn = spawn
         self._turn: asyncio.Lock | None = None
+        self._exposed: set[tuple[str, str]] = set()
+        """(kind, campaign) reported on this page: an exposure counts once per page."""
 
-    def show_campaigns(self, visitor_id: str, account: str) -> None:
-        self._spawn(self._in_turn(self.render_campaigns(visitor_id, account)))
+    def show_campaigns(self, visitor_id: str, account: str, report: Report = lambda *_: None) -> None:
+        self._spawn(self._in_turn(self.render_campaigns(visitor_id, account, report)))
 
     def visitor(self, visitor_id: str, account: str, callback: Callable[[Any], object]) -> None:
         async def answer() -> None:
@@ -86,9 +103,12 @@ class Personalizer:
         ]
         return {"status": 200, "results": {"matchedSegments": matched} if matched else {}}
 
-    async def render_campaigns(self, visitor_id: str, account: str) -> list[str]:
+    async def render_campaigns(
+        self, visitor_id: str, account: str, report: Report = lambda *_: None
+    ) -> list[str]:
         """Show the first campaign for each zone; return the names of those shown.
-        Zones without a campaign keep their own content."""
+        Zones without a campaign keep their own content, and so does a zone whose
+        first campaign holds this visitor back (its control group)."""
         status, data = await self._ask("api/campaigns", visitor_id, account)
         campaigns = data.get("campaigns") if isinstance(data, dict) else None
         if status != 200 or not isinstance(campaigns, list):
@@ -101,10 +121,29 @@ class Personalizer:
             if placement is None or placement[0] in filled:
                 continue
             zone, text, link, name = placement
-            if self._page.show_in_zone(zone, text, link):
+            if campaign.get("group") == "control":
+                if self._page.has_zone(zone):
+                    filled.add(zone)
+                    self._expose("control", name, report)
+            elif self._page.show_in_zone(zone, text, link, self._on_follow(name, report)):
                 filled.add(zone)
                 shown.append(name)
+                self._expose("impression", name, report)
         return shown
+
+    def _expose(self, kind: str, name: str, report: Report) -> None:
+        if (kind, name) not in self._exposed:
+            self._exposed.add((kind, name))
+            report(kind, name, self._clock())
+
+    def _on_follow(self, name: str, report: Report) -> Callable[[], None]:
+        def follow() -> None:
+            try:
+                report("click", name, self._clock())
+            except Exception as error:  # a click handler must never throw into the page
+                self._console.error(f"rtp: internal error while reporting a click: {error!r}")
+
+        return follow
 
     def _placement(self, campaign: object) -> tuple[str, str, str | None, str] | None:
         if not isinstance(campaign, dict):

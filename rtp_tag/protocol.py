@@ -19,7 +19,10 @@ MAX_ACCOUNT_LENGTH = 128
 MAX_SAFE_INTEGER = 2**53
 """JavaScript's largest exact integer: bounds numbers (and refuses NaN and infinity)."""
 
-EVENT_TYPES = ("event", "view")
+CAMPAIGN_EVENT_TYPES = ("impression", "click", "control")
+"""A campaign shown in its zone, its link followed, or its content held back (holdout):
+each names the campaign in ``props.campaign`` and carries no values."""
+EVENT_TYPES = ("event", "view", *CAMPAIGN_EVENT_TYPES)
 REQUIRED_FIELDS = ("type", "values", "event_id", "session_id", "visitor_id", "url", "ts")
 OPTIONAL_TEXT_FIELDS = {"account": MAX_ACCOUNT_LENGTH, "referrer": MAX_URL_LENGTH}
 STORED_FIELDS = (
@@ -88,7 +91,14 @@ def check_event(event: object) -> dict[str, Any]:
     if kind == "event":
         check_values(event["values"])
     elif event["values"] != []:
-        raise ProtocolError("a view carries no values: send values as 'event'")
+        raise ProtocolError(f"{_article(kind)} {kind} carries no values: send values as 'event'")
+    if kind in CAMPAIGN_EVENT_TYPES:
+        props = event.get("props")
+        if not isinstance(props, Mapping) or "campaign" not in props:
+            raise ProtocolError(
+                f"{_article(kind)} {kind} names its campaign: give props.campaign, the campaign's name"
+            )
+        check_value(props["campaign"], where="props.campaign")
     for field in ("event_id", "session_id", "visitor_id"):
         _check_text(event, field, MAX_ID_LENGTH, required=True)
     _check_text(event, "url", MAX_URL_LENGTH, required=True)
@@ -121,6 +131,10 @@ def stored_event(event: Mapping[str, Any]) -> dict[str, Any]:
         "dropped": int(event.get("dropped", 0)),
         "props": dict(event.get("props") or {}),  # check_event made sure it is an object
     }
+
+
+def _article(noun: str) -> str:
+    return "an" if noun[0] in "aeiou" else "a"
 
 
 def _check_text(event: Mapping[str, Any], field: str, limit: int, *, required: bool) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -73,6 +74,7 @@ class Collector:
         self.extra_args = extra_args
         self.program = program
         self.cwd = cwd
+        self.read_key = secrets.token_urlsafe(24)
         self._process: subprocess.Popen[str] | None = None
 
     @property
@@ -89,7 +91,8 @@ class Collector:
             *(("--dist", str(self.dist)) if self.dist is not None else ()), *self.extra_args,
         ]
         self._process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=self.cwd
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=self.cwd,
+            env={**os.environ, "RTP_TAG_READ_KEY": self.read_key},
         )
         deadline = time.monotonic() + READY_TIMEOUT
         assert self._process.stdout is not None

@@ -16,14 +16,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from ..protocol import MAX_ACCOUNT_LENGTH, MAX_BODY_BYTES, MAX_ID_LENGTH, ProtocolError, check_event
+from .access import read_api
 from .assets import Assets
 from .campaigns import EMPTY_CONFIG, CampaignConfig
+from .dashboard import DashboardFiles
 from .devices import device_class
+from .holdout import group_of
 from .profile import VisitorProfile
+from .reports import ReportQueryError, build_report, campaign_csv, report_query
 from .segments import campaigns_to_show, matched_segments
 from .stores import MAX_PAGE, Store, StoreBusy, StoreUnavailable, UnknownCursor
 
@@ -100,7 +104,7 @@ def personal(data: dict[str, Any]) -> JSONResponse:
 
 
 async def _about_visitor(
-    request: Request, answer: Callable[[CampaignConfig, VisitorProfile, str], dict[str, Any]]
+    request: Request, answer: Callable[[CampaignConfig, VisitorProfile, str, str], dict[str, Any]]
 ) -> Response:
     """``answer`` over the visitor's profile and the device asking now (its User-Agent)."""
     try:
@@ -110,26 +114,27 @@ async def _about_visitor(
     state = request.app.state
     config = state.campaigns()
     profile = await run_in_threadpool(state.store.profile, visitor, account or "")
-    return personal(answer(config, profile, device_class(request.headers.get("user-agent"))))
+    return personal(answer(config, profile, device_class(request.headers.get("user-agent")), visitor))
 
 
 async def visitor_segments(request: Request) -> Response:
     """``GET /api/visitor``: the segments the visitor is in now."""
     return await _about_visitor(
         request,
-        lambda config, profile, device: {
+        lambda config, profile, device, _visitor: {
             "matchedSegments": [{"id": s.id, "name": s.name} for s in matched_segments(config, profile, device)]
         },
     )
 
 
 async def visitor_campaigns(request: Request) -> Response:
-    """``GET /api/campaigns``: the campaigns to show the visitor now."""
+    """``GET /api/campaigns``: the campaigns to show the visitor now; ``group`` is
+    ``control`` where the campaign's holdout keeps this visitor on the default content."""
     return await _about_visitor(
         request,
-        lambda config, profile, device: {
+        lambda config, profile, device, visitor: {
             "campaigns": [
-                {"name": c.name, "zone": c.zone, "text": c.text, "link": c.link}
+                {"name": c.name, "zone": c.zone, "text": c.text, "link": c.link, "group": group_of(c, visitor)}
                 for c in campaigns_to_show(config, profile, device)
             ]
         },
@@ -218,7 +223,10 @@ def page_query(request: Request) -> tuple[str | None, int, int]:
 
 async def list_events(request: Request) -> Response:
     """``GET /api/events``: a page of stored events, oldest first, and the cursor to the
-    next page (``next``: null once there is no more)."""
+    next page (``next``: null once there is no more). With ``?latest=N`` (and optionally
+    ``&account=A``): the newest N events instead, oldest first, for a live view."""
+    if "latest" in request.query_params:
+        return await _latest_events(request)
     try:
         visitor, after, limit = page_query(request)
     except ProtocolError as problem:
@@ -230,6 +238,51 @@ async def list_events(request: Request) -> Response:
     more = len(rows) > limit
     rows = rows[:limit]
     return JSONResponse({"events": rows, "next": rows[-1]["seq"] if more else None})
+
+
+async def _latest_events(request: Request) -> Response:
+    query = request.query_params
+    latest = _whole_number(query["latest"])
+    if latest is None or not 1 <= latest <= MAX_PAGE:
+        return error(400, f"latest must be a whole number from 1 to {MAX_PAGE}, not {query['latest']!r}")
+    account = query.get("account")
+    if account is not None and len(account) > MAX_ACCOUNT_LENGTH:
+        return error(400, f"account is longer than {MAX_ACCOUNT_LENGTH} characters")
+    rows = await run_in_threadpool(request.app.state.store.latest_events, latest, account)
+    return JSONResponse({"events": rows})
+
+
+async def _report_figures(request: Request) -> dict[str, Any] | Response:
+    """The report the query asks for, or the 400 answer saying what to fix."""
+    try:
+        account, days = report_query(request.query_params)
+    except ReportQueryError as problem:
+        return error(400, str(problem))
+    state = request.app.state
+    return await run_in_threadpool(build_report, state.store, state.campaigns(), account, days)
+
+
+async def report(request: Request) -> Response:
+    """``GET /api/report?account=A&days=30``: campaigns, segments and values of the period."""
+    figures = await _report_figures(request)
+    if isinstance(figures, Response):
+        return figures
+    return JSONResponse(figures, headers={"Cache-Control": "no-store"})
+
+
+async def report_csv(request: Request) -> Response:
+    """``GET /api/report.csv?...``: the report's campaign table as CSV."""
+    figures = await _report_figures(request)
+    if isinstance(figures, Response):
+        return figures
+    return Response(
+        campaign_csv(figures),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'attachment; filename="rtp-report-{figures["days"]}d.csv"',
+        },
+    )
 
 
 async def store_unavailable(request: Request, problem: Exception) -> Response:
@@ -251,6 +304,9 @@ ROUTES: list[BaseRoute] = [
     Route("/api/events", list_events, methods=["GET"]),
     Route("/api/visitor", visitor_segments, methods=["GET"]),
     Route("/api/campaigns", visitor_campaigns, methods=["GET"]),
+    Route("/api/report", read_api(report), methods=["GET"]),
+    Route("/api/report.csv", read_api(report_csv), methods=["GET"]),
+    Route("/dashboard", lambda _request: RedirectResponse("/dashboard/")),
     Route("/api/{rest:path}", not_found),
 ]
 """The API, one row an endpoint; the built tag is mounted after it (see ``create_app``)."""
@@ -262,7 +318,12 @@ def create_app(
     """The collector as an ASGI app over ``store``, serving the built tag from ``dist``;
     ``campaigns`` gives the segments and campaigns in force at each request."""
     assets = Assets(dist)
-    routes = [*ROUTES, Mount(LEGACY_PREFIX, app=assets), Mount("/", app=assets)]
+    routes = [
+        *ROUTES,
+        Mount("/dashboard", app=DashboardFiles()),
+        Mount(LEGACY_PREFIX, app=assets),
+        Mount("/", app=assets),
+    ]
     middleware = [
         Middleware(
             CORSMiddleware,

@@ -31,7 +31,12 @@ RULE_KEYS = (
     "search_terms", "visits", "device", *CUSTOM_VAR_KEYS,
 )
 _SEGMENT_KEYS = {"id": True, "name": True, "match": False, **{key: False for key in RULE_KEYS}}
-_CAMPAIGN_KEYS = {"name": True, "segment": True, "zone": True, "text": True, "link": False, "after_views": False}
+MAX_HOLDOUT = 0.5
+"""At most half of a campaign's qualifying visitors may be held back as its control group."""
+_CAMPAIGN_KEYS = {
+    "name": True, "segment": True, "zone": True, "text": True, "link": False, "after_views": False,
+    "holdout": False, "goal": False,
+}
 """Each table's keys, and whether the key is required."""
 _LINK_SCHEMES = ("", "http", "https")
 _C0_AND_SPACE = "".join(map(chr, range(0x21)))
@@ -87,6 +92,10 @@ class Campaign:
     link: str | None = None
     after_views: int = 0
     """Show from this many page views after the visitor entered the segment (0: at once)."""
+    holdout: float = 0.0
+    """The share of qualifying visitors kept on the default content, to measure lift."""
+    goal: str | None = None
+    """The custom data value that counts as a conversion."""
 
 
 @dataclass(frozen=True)
@@ -298,9 +307,21 @@ def _fields(
                     f"{locate.key(table, index, key)}after_views must be a whole number from 0 "
                     f"(on entering the segment) to {MAX_AFTER_VIEWS}, not {value!r}"
                 )
+        elif key == "holdout":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_HOLDOUT:
+                raise CampaignConfigError(
+                    f"{locate.key(table, index, key)}holdout must be a share from 0 (no control group) "
+                    f"to {MAX_HOLDOUT}, e.g. 0.1 for 10% of qualifying visitors, not {value!r}"
+                )
+            value = float(value)
         elif not isinstance(value, str) or not value.strip():
             raise CampaignConfigError(
                 f"{locate.key(table, index, key)}{key} must be a non-empty string, not {value!r}"
+            )
+        elif table == "campaigns" and key in ("goal", "name") and len(value) > MAX_VALUE_LENGTH:
+            raise CampaignConfigError(
+                f"{locate.key(table, index, key)}{key} is {len(value)} characters long; "
+                f"at most {MAX_VALUE_LENGTH} are allowed (the length of a custom data value)"
             )
         fields[key] = value.strip() if isinstance(value, str) and key != "text" else value
     return fields

@@ -40,8 +40,9 @@ class Personalization:
     def __init__(self):
         self.calls = []
 
-    def show_campaigns(self, visitor_id, account):
+    def show_campaigns(self, visitor_id, account, report):
         self.calls.append(("campaigns", visitor_id, account))
+        self.report = report
 
     def visitor(self, visitor_id, account, callback):
         self.calls.append(("visitor", visitor_id, account))
@@ -366,3 +367,23 @@ def test_get_commands_without_personalization_say_so():
     page = Page()
     page.rtp("get", "campaign", True)
     assert page.console.errors == ["rtp: personalization is not available on this page"]
+
+
+def test_a_campaign_exposure_is_queued_as_a_valid_event_of_the_page_that_showed_it():
+    personalization = Personalization()
+    page = Page(personalization=personalization)
+    page.rtp("send", "view")
+    page.rtp("get", "campaign", True)
+    flushes = page.courier.flushes
+    personalization.report("impression", "Whitepaper follow-up", page.now + 0.5)
+    personalization.report("click", "Whitepaper follow-up", page.now + 2)
+    view, impression, click = page.events()
+    for event in (impression, click):
+        assert check_event(event) == event
+        assert event["props"] == {"campaign": "Whitepaper follow-up"}
+        assert event["values"] == [] and event["url"] == PAGE
+        assert event["session_id"] == view["session_id"]
+    assert (impression["type"], click["type"]) == ("impression", "click")
+    assert impression["ts"] == int((page.now + 0.5) * 1000)
+    assert impression["event_id"] != click["event_id"]
+    assert page.courier.flushes == flushes + 2  # each is sent at once: a click may navigate away

@@ -14,6 +14,7 @@ class FakePage:
         self.asked = []
         self.asked_at_undelivered = []
         self.undelivered = 0
+        self.follow = {}  # zone -> what clicking its campaign link does
 
     async def get_json(self, url):
         self.asked.append(url)
@@ -23,11 +24,15 @@ class FakePage:
             raise answer
         return answer
 
-    def show_in_zone(self, zone_id, text, link):
+    def show_in_zone(self, zone_id, text, link, on_follow):
         if zone_id not in self.zones:
             return False
         self.zones[zone_id] = (text, link) if link else text
+        self.follow[zone_id] = on_follow
         return True
+
+    def has_zone(self, zone_id):
+        return zone_id in self.zones
 
 
 class FakeConsole:
@@ -198,3 +203,48 @@ def test_the_question_is_asked_anyway_when_delivery_takes_too_long():
     drive(personalizer(page, clock=clock).visitor_answer("v1", ""))
     assert page.asked_at_undelivered == [1]
     assert 1000.0 + DELIVERY_WAIT <= clock.now < 1000.0 + DELIVERY_WAIT + 0.1
+
+
+class Reports(list):
+    """What the tag queued: (kind, campaign, ts) per impression, click or control exposure."""
+
+    def __call__(self, kind, campaign, ts):
+        self.append((kind, campaign))
+
+
+def test_a_shown_campaign_reports_one_impression_per_page_however_often_it_is_rendered():
+    page = FakePage({"api/campaigns": (200, {"campaigns": [{"name": "A", "zone": "hero", "text": "Hi", "link": "/w"}]})})
+    tag, reports = personalizer(page), Reports()
+    drive(tag.render_campaigns("v1", "", reports))
+    drive(tag.render_campaigns("v1", "", reports))
+    assert reports == [("impression", "A")]
+
+
+def test_following_the_link_reports_a_click_each_time():
+    page = FakePage({"api/campaigns": (200, {"campaigns": [{"name": "A", "zone": "hero", "text": "Hi", "link": "/w"}]})})
+    reports = Reports()
+    drive(personalizer(page).render_campaigns("v1", "", reports))
+    page.follow["hero"]()
+    page.follow["hero"]()
+    assert reports == [("impression", "A"), ("click", "A"), ("click", "A")]
+
+
+def test_the_control_group_keeps_the_default_content_and_reports_a_control_exposure():
+    page = FakePage({"api/campaigns": (200, {"campaigns": [
+        {"name": "A", "zone": "hero", "text": "Hi", "group": "control"},
+        {"name": "B", "zone": "hero", "text": "second choice"},
+    ]})})
+    reports = Reports()
+    assert drive(personalizer(page).render_campaigns("v1", "", reports)) == []
+    assert page.zones["hero"] == "default"  # held back: no other campaign takes the zone either
+    assert reports == [("control", "A")]
+
+
+def test_no_exposure_is_reported_for_a_zone_the_page_lacks():
+    page = FakePage({"api/campaigns": (200, {"campaigns": [
+        {"name": "A", "zone": "elsewhere", "text": "Hi"},
+        {"name": "B", "zone": "nowhere", "text": "Hi", "group": "control"},
+    ]})})
+    reports = Reports()
+    drive(personalizer(page).render_campaigns("v1", "", reports))
+    assert reports == []

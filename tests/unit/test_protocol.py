@@ -99,8 +99,8 @@ def test_account_and_referrer_are_optional():
 
 
 def test_an_unknown_type_is_refused():
-    with pytest.raises(ProtocolError, match="type must be one of event, view"):
-        check_event(valid_event(type="click"))
+    with pytest.raises(ProtocolError, match="type must be one of event, view, impression, click, control, not .purchase."):
+        check_event(valid_event(type="purchase"))
 
 
 def test_event_values_are_checked_with_the_same_rules_as_the_tag():
@@ -155,3 +155,25 @@ def test_values_are_described_in_javascript_terms():
     assert describe([1]) == "an array"
     assert describe(len) == "a function"
     assert describe(DomNode()) == "an HTMLButtonElement"
+
+
+def test_campaign_events_name_their_campaign_in_props():
+    for kind in ("impression", "click", "control"):
+        event = valid_event(type=kind, values=[], props={"campaign": "Hero"})
+        assert check_event(event) == event
+
+
+def test_a_campaign_event_without_its_campaign_is_refused_with_what_to_give():
+    with pytest.raises(ProtocolError, match=r"a click names its campaign: give props.campaign"):
+        check_event(valid_event(type="click", values=[]))
+    with pytest.raises(ProtocolError, match=r"props.campaign is an empty string"):
+        check_event(valid_event(type="impression", values=[], props={"campaign": " "}))
+
+
+def test_malformed_props_are_refused():
+    with pytest.raises(ProtocolError, match="props must be an object"):
+        check_event(valid_event(props=["Hero"]))
+    with pytest.raises(ProtocolError, match="props.campaign must be a string, not a number"):
+        check_event(valid_event(type="control", values=[], props={"campaign": 3}))
+    with pytest.raises(ProtocolError, match="an impression carries no values"):
+        check_event(valid_event(type="impression", values=["x"], props={"campaign": "Hero"}))

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from .base import MAX_PAGE, Store, StoreBusy, StoreUnavailable, UnknownCursor
+from .base import MAX_PAGE, Outcome, Store, StoreBusy, StoreUnavailable, UnknownCursor
 from .sqlite import SqliteStore
 
 __all__ = [
-    "MAX_PAGE", "Store", "StoreBusy", "StoreUnavailable", "UnknownCursor", "SqliteStore", "open_store",
+    "MAX_PAGE", "Outcome", "Store", "StoreBusy", "StoreUnavailable", "UnknownCursor", "SqliteStore", "open_store",
 ]
 
 SQLITE_PREFIX = "sqlite:///"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,9 +26,9 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ...protocol import JSON_FIELDS, STORED_FIELDS, stored_event
 from ..profile import EMPTY_PROFILE, VisitorProfile, fold_all
-from .base import MAX_PAGE, StoreBusy, StoreUnavailable, UnknownCursor, by_visitor
+from .base import MAX_PAGE, Outcome, StoreBusy, StoreUnavailable, UnknownCursor, by_visitor
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _fold_stored_events(conn: psycopg.Connection[Any]) -> None:
@@ -68,12 +68,84 @@ _MIGRATIONS: dict[int, tuple[str | Callable[[psycopg.Connection[Any]], None], ..
         )""",
         _fold_stored_events,
     ),
+    # What reports read, kept by triggers in the transaction that inserts the event (a
+    # duplicate is ignored before it reaches them), so a report never scans the events.
+    # The same tables and rules as the SQLite store's.
+    4: ("""
+    CREATE TABLE campaign_days (
+        account text NOT NULL, campaign text NOT NULL, day text NOT NULL, kind text NOT NULL,
+        events bigint NOT NULL,
+        PRIMARY KEY (account, campaign, day, kind)
+    );
+    CREATE TABLE exposures (
+        account text NOT NULL, campaign text NOT NULL, kind text NOT NULL, visitor_id text NOT NULL,
+        first_ts bigint NOT NULL,
+        PRIMARY KEY (account, campaign, kind, visitor_id)
+    );
+    CREATE TABLE exposure_sessions (
+        account text NOT NULL, campaign text NOT NULL, kind text NOT NULL, session_id text NOT NULL,
+        visitor_id text NOT NULL, first_ts bigint NOT NULL,
+        PRIMARY KEY (account, campaign, kind, session_id)
+    );
+    CREATE TABLE value_sessions (
+        account text NOT NULL, value text NOT NULL, session_id text NOT NULL, visitor_id text NOT NULL,
+        first_ts bigint NOT NULL, day text NOT NULL,
+        PRIMARY KEY (account, value, session_id)
+    );
+    CREATE INDEX value_sessions_by_visitor ON value_sessions (account, value, visitor_id, first_ts);
+    CREATE TABLE value_days (
+        account text NOT NULL, value text NOT NULL, day text NOT NULL, sessions bigint NOT NULL,
+        PRIMARY KEY (account, value, day)
+    );
+    CREATE FUNCTION rtp_utc_day(ms bigint) RETURNS text LANGUAGE sql IMMUTABLE
+        AS $$ SELECT to_char(to_timestamp(ms / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD') $$;
+    CREATE FUNCTION rtp_roll_up_event() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NEW.type IN ('impression', 'click', 'control') THEN
+            INSERT INTO campaign_days
+            VALUES (NEW.account, NEW.props->>'campaign', rtp_utc_day(NEW.ts), NEW.type, 1)
+            ON CONFLICT (account, campaign, day, kind) DO UPDATE SET events = campaign_days.events + 1;
+            IF NEW.type <> 'click' THEN
+                INSERT INTO exposures VALUES (NEW.account, NEW.props->>'campaign', NEW.type, NEW.visitor_id, NEW.ts)
+                ON CONFLICT (account, campaign, kind, visitor_id)
+                DO UPDATE SET first_ts = least(exposures.first_ts, excluded.first_ts);
+                INSERT INTO exposure_sessions
+                VALUES (NEW.account, NEW.props->>'campaign', NEW.type, NEW.session_id, NEW.visitor_id, NEW.ts)
+                ON CONFLICT (account, campaign, kind, session_id)
+                DO UPDATE SET first_ts = least(exposure_sessions.first_ts, excluded.first_ts);
+            END IF;
+        ELSIF NEW.type = 'event' THEN
+            INSERT INTO value_sessions
+            SELECT NEW.account, value, NEW.session_id, NEW.visitor_id, NEW.ts, rtp_utc_day(NEW.ts)
+            FROM jsonb_array_elements_text(NEW."values") AS value
+            ON CONFLICT (account, value, session_id)
+            DO UPDATE SET first_ts = least(value_sessions.first_ts, excluded.first_ts);
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER roll_up_event AFTER INSERT ON events FOR EACH ROW EXECUTE FUNCTION rtp_roll_up_event();
+    CREATE FUNCTION rtp_count_value_session() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO value_days VALUES (NEW.account, NEW.value, NEW.day, 1)
+        ON CONFLICT (account, value, day) DO UPDATE SET sessions = value_days.sessions + 1;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER count_value_session AFTER INSERT ON value_sessions
+        FOR EACH ROW EXECUTE FUNCTION rtp_count_value_session();
+    INSERT INTO value_sessions  -- values sent before reports existed still count for goals and segments
+    SELECT e.account, value, e.session_id, e.visitor_id, min(e.ts), rtp_utc_day(min(e.ts))
+    FROM events AS e, jsonb_array_elements_text(e."values") AS value WHERE e.type = 'event'
+    GROUP BY e.account, value, e.session_id, e.visitor_id
+    ON CONFLICT DO NOTHING;
+    """,),
 }
 """Each schema version's steps from the one before (statements, or functions for what
 SQL alone cannot do); a database at version N runs N+1.. in order, in one transaction."""
 _MIGRATION_LOCK = 0x7274_7074_6167  # "rtptag": the advisory lock replicas take turns on at start
 
 _COLUMNS = (*STORED_FIELDS, "received_at")
+_VISITOR_ROLLUPS = ("exposures", "exposure_sessions", "value_sessions")
+"""Rollups holding visitor ids: erasure and retention delete from them too."""
 _COLUMN_LIST = ", ".join(f'"{column}"' for column in _COLUMNS)
 _INSERT_ROWS = 500
 """Events an INSERT statement carries at most (PostgreSQL takes 65,535 parameters)."""
@@ -178,11 +250,23 @@ class PostgresStore:
 
         return self._transaction(select)
 
+    def latest_events(self, limit: int, account: str | None = None) -> list[dict[str, Any]]:
+        """The newest ``limit`` events, oldest first (see ``Store``)."""
+        where, params = ("WHERE account = %s", [account, limit]) if account is not None else ("", [limit])
+        query = f"SELECT seq, {_COLUMN_LIST} FROM events {where} ORDER BY seq DESC LIMIT %s"
+
+        def select(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+            with conn.cursor(row_factory=dict_row) as cursor:
+                return list(reversed(cursor.execute(query, params).fetchall()))
+
+        return self._transaction(select)
+
     def delete_visitor(self, visitor_id: str) -> int:
         """Delete every stored trace of one visitor (events and profiles); return how many events went."""
 
         def delete(conn: psycopg.Connection[Any]) -> int:
-            conn.execute("DELETE FROM profiles WHERE visitor_id = %s", (visitor_id,))
+            for table in ("profiles", *_VISITOR_ROLLUPS):  # the report's day counters hold no visitor ids
+                conn.execute(f"DELETE FROM {table} WHERE visitor_id = %s", (visitor_id,))
             return conn.execute("DELETE FROM events WHERE visitor_id = %s", (visitor_id,)).rowcount
 
         return self._transaction(delete)
@@ -205,7 +289,76 @@ class PostgresStore:
             )
             deleted += chunk
             if chunk < DELETE_CHUNK:
-                return deleted
+                break
+
+        def delete_old_rollups(conn: psycopg.Connection[Any]) -> None:
+            for table in _VISITOR_ROLLUPS:  # by the time the visitor acted: the rollups keep no receipt time
+                conn.execute(f"DELETE FROM {table} WHERE first_ts < %s", (int(cutoff * 1000),))
+
+        self._transaction(delete_old_rollups)
+        return deleted
+
+    def campaign_counts(self, account: str, since_ms: int) -> dict[str, dict[str, int]]:
+        rows = self._transaction(
+            lambda conn: conn.execute(
+                "SELECT campaign, kind, sum(events) FROM campaign_days WHERE account = %s AND day >= rtp_utc_day(%s) "
+                "GROUP BY campaign, kind",
+                (account, since_ms),
+            ).fetchall()
+        )
+        counts: dict[str, dict[str, int]] = {}
+        for campaign, kind, total in rows:
+            counts.setdefault(campaign, {})[kind] = int(total)
+        return counts
+
+    def exposure_outcomes(
+        self, account: str, campaign: str, kind: str, goal_values: Sequence[str], since_ms: int, window_ms: int
+    ) -> Outcome:
+        def count(conn: psycopg.Connection[Any]) -> Outcome:
+            row = conn.execute(
+                "SELECT count(*) FROM exposures WHERE account = %s AND campaign = %s AND kind = %s AND first_ts >= %s",
+                (account, campaign, kind, since_ms),
+            ).fetchone()
+            visitors = row[0] if row else 0
+            row = conn.execute(
+                """SELECT coalesce(sum(direct::int), 0), count(*) FROM (
+                    SELECT bool_or(EXISTS (
+                        SELECT 1 FROM exposure_sessions AS s
+                        WHERE s.account = e.account AND s.campaign = e.campaign AND s.kind = e.kind
+                          AND s.session_id = v.session_id AND s.first_ts <= v.first_ts)) AS direct
+                    FROM exposures AS e JOIN value_sessions AS v
+                      ON v.account = e.account AND v.value = ANY(%s) AND v.visitor_id = e.visitor_id
+                     AND v.first_ts >= e.first_ts AND v.first_ts <= e.first_ts + %s
+                    WHERE e.account = %s AND e.campaign = %s AND e.kind = %s AND e.first_ts >= %s
+                    GROUP BY e.visitor_id) AS converted""",
+                (list(goal_values), window_ms, account, campaign, kind, since_ms),
+            ).fetchone()
+            direct, converted = (int(row[0]), int(row[1])) if row else (0, 0)
+            return Outcome(int(visitors), direct, converted - direct)
+
+        return self._transaction(count)
+
+    def value_days(self, account: str, since_ms: int) -> list[tuple[str, str, int]]:
+        rows = self._transaction(
+            lambda conn: conn.execute(
+                "SELECT value, day, sessions FROM value_days WHERE account = %s AND day >= rtp_utc_day(%s) "
+                "ORDER BY day, value",
+                (account, since_ms),
+            ).fetchall()
+        )
+        return [(value, day, int(sessions)) for value, day, sessions in rows]
+
+    def visitors_with_values(self, account: str, values: Sequence[str], since_ms: int) -> int:
+        if not values:
+            return 0
+        row = self._transaction(
+            lambda conn: conn.execute(
+                "SELECT count(DISTINCT visitor_id) FROM value_sessions "
+                "WHERE account = %s AND value = ANY(%s) AND first_ts >= %s",
+                (account, list(values), since_ms),
+            ).fetchone()
+        )
+        return int(row[0]) if row else 0
 
     def close(self) -> None:
         self._pool.close()

@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 
 from ...protocol import JSON_FIELDS, STORED_FIELDS, stored_event
 from ..profile import EMPTY_PROFILE, VisitorProfile, fold_all
-from .base import MAX_PAGE, StoreBusy, StoreUnavailable, UnknownCursor, by_visitor
+from .base import MAX_PAGE, Outcome, StoreBusy, StoreUnavailable, UnknownCursor, by_visitor
 
 T = TypeVar("T")
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Kept in the file's ``PRAGMA user_version``."""
 
 
@@ -63,11 +63,77 @@ _MIGRATIONS: dict[int, tuple[str | Callable[[sqlite3.Connection], None], ...]] =
         ) WITHOUT ROWID""",
         _fold_stored_events,
     ),
+    4: (  # what reports read, kept by triggers in the transaction that inserts the event
+        # (a duplicate is ignored before it reaches them), so a report never scans the events
+        """CREATE TABLE campaign_days (
+            account TEXT NOT NULL, campaign TEXT NOT NULL, day TEXT NOT NULL, kind TEXT NOT NULL,
+            events INTEGER NOT NULL,
+            PRIMARY KEY (account, campaign, day, kind)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE exposures (
+            account TEXT NOT NULL, campaign TEXT NOT NULL, kind TEXT NOT NULL, visitor_id TEXT NOT NULL,
+            first_ts INTEGER NOT NULL,
+            PRIMARY KEY (account, campaign, kind, visitor_id)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE exposure_sessions (
+            account TEXT NOT NULL, campaign TEXT NOT NULL, kind TEXT NOT NULL, session_id TEXT NOT NULL,
+            visitor_id TEXT NOT NULL, first_ts INTEGER NOT NULL,
+            PRIMARY KEY (account, campaign, kind, session_id)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE value_sessions (
+            account TEXT NOT NULL, value TEXT NOT NULL, session_id TEXT NOT NULL, visitor_id TEXT NOT NULL,
+            first_ts INTEGER NOT NULL, day TEXT NOT NULL,
+            PRIMARY KEY (account, value, session_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX value_sessions_by_visitor ON value_sessions (account, value, visitor_id, first_ts)",
+        """CREATE TABLE value_days (
+            account TEXT NOT NULL, value TEXT NOT NULL, day TEXT NOT NULL, sessions INTEGER NOT NULL,
+            PRIMARY KEY (account, value, day)
+        ) WITHOUT ROWID""",
+        """CREATE TRIGGER roll_up_campaign_event AFTER INSERT ON events
+        WHEN NEW.type IN ('impression', 'click', 'control')
+        BEGIN
+            INSERT INTO campaign_days VALUES (
+                NEW.account, json_extract(NEW.props, '$.campaign'),
+                strftime('%Y-%m-%d', NEW.ts / 1000, 'unixepoch'), NEW.type, 1)
+            ON CONFLICT DO UPDATE SET events = events + 1;
+            INSERT INTO exposures
+            SELECT NEW.account, json_extract(NEW.props, '$.campaign'), NEW.type, NEW.visitor_id, NEW.ts
+            WHERE NEW.type <> 'click'
+            ON CONFLICT DO UPDATE SET first_ts = min(first_ts, excluded.first_ts);
+            INSERT INTO exposure_sessions
+            SELECT NEW.account, json_extract(NEW.props, '$.campaign'), NEW.type, NEW.session_id,
+                   NEW.visitor_id, NEW.ts
+            WHERE NEW.type <> 'click'
+            ON CONFLICT DO UPDATE SET first_ts = min(first_ts, excluded.first_ts);
+        END""",
+        """CREATE TRIGGER roll_up_values AFTER INSERT ON events
+        WHEN NEW.type = 'event'
+        BEGIN
+            INSERT INTO value_sessions
+            SELECT NEW.account, value, NEW.session_id, NEW.visitor_id, NEW.ts,
+                   strftime('%Y-%m-%d', NEW.ts / 1000, 'unixepoch')
+            FROM json_each(NEW."values") WHERE true
+            ON CONFLICT DO UPDATE SET first_ts = min(first_ts, excluded.first_ts);
+        END""",
+        """CREATE TRIGGER count_value_session AFTER INSERT ON value_sessions
+        BEGIN
+            INSERT INTO value_days VALUES (NEW.account, NEW.value, NEW.day, 1)
+            ON CONFLICT DO UPDATE SET sessions = sessions + 1;
+        END""",
+        # Values sent before reports existed still count for goals and segments.
+        """INSERT OR IGNORE INTO value_sessions
+        SELECT e.account, j.value, e.session_id, e.visitor_id, e.ts,
+               strftime('%Y-%m-%d', e.ts / 1000, 'unixepoch')
+        FROM events AS e, json_each(e."values") AS j WHERE e.type = 'event' ORDER BY e.ts""",
+    ),
 }
 """Each schema version's steps from the one before (statements, or functions for what
 SQL alone cannot do); a file at version N runs N+1.. in order, in one transaction."""
 
 _COLUMNS = (*STORED_FIELDS, "received_at")
+_VISITOR_ROLLUPS = ("exposures", "exposure_sessions", "value_sessions")
+"""Rollups holding visitor ids: erasure and retention delete from them too."""
 _COLUMN_LIST = ", ".join(f'"{column}"' for column in _COLUMNS)
 _INSERT = f"INSERT OR IGNORE INTO events ({_COLUMN_LIST}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
 _SAVE_PROFILE = "INSERT OR REPLACE INTO profiles (visitor_id, account, profile) VALUES (?, ?, ?)"
@@ -152,11 +218,21 @@ class SqliteStore:
             rows = self._db.execute(query, (*params, limit)).fetchall()
         return [_row(row) for row in rows]
 
+    def latest_events(self, limit: int, account: str | None = None) -> list[dict[str, Any]]:
+        """The newest ``limit`` events, oldest first (see ``Store``)."""
+        where, params = ("WHERE account = ?", (account,)) if account is not None else ("", ())
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT seq, {_COLUMN_LIST} FROM events {where} ORDER BY seq DESC LIMIT ?", (*params, limit)
+            ).fetchall()
+        return [_row(row) for row in reversed(rows)]
+
     def delete_visitor(self, visitor_id: str) -> int:
         """Delete every stored trace of one visitor (events and profiles); return how many events went."""
 
         def delete() -> int:
-            self._db.execute("DELETE FROM profiles WHERE visitor_id = ?", (visitor_id,))
+            for table in ("profiles", *_VISITOR_ROLLUPS):  # the report's day counters hold no visitor ids
+                self._db.execute(f"DELETE FROM {table} WHERE visitor_id = ?", (visitor_id,))
             return self._db.execute("DELETE FROM events WHERE visitor_id = ?", (visitor_id,)).rowcount
 
         return self._transaction(delete)
@@ -172,13 +248,76 @@ class SqliteStore:
             )
             deleted += chunk
             if chunk < DELETE_CHUNK:
-                return deleted
+                break
+
+        def delete_old_rollups() -> None:
+            for table in _VISITOR_ROLLUPS:  # by the time the visitor acted: the rollups keep no receipt time
+                self._db.execute(f"DELETE FROM {table} WHERE first_ts < ?", (int(cutoff * 1000),))
+
+        self._transaction(delete_old_rollups)
+        return deleted
 
     def profile(self, visitor_id: str, account: str) -> VisitorProfile:
         """The visitor's profile in ``account``, as the last write left it: one row read."""
         with self._lock:
             row = self._db.execute(_PROFILE, (visitor_id, account)).fetchone()
         return VisitorProfile.from_json(row[0]) if row else EMPTY_PROFILE
+
+    def campaign_counts(self, account: str, since_ms: int) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT campaign, kind, sum(events) FROM campaign_days WHERE account = ? AND day >= ? "
+                "GROUP BY campaign, kind",
+                (account, _day(since_ms)),
+            ).fetchall()
+        for campaign, kind, total in rows:
+            counts.setdefault(campaign, {})[kind] = total
+        return counts
+
+    def exposure_outcomes(
+        self, account: str, campaign: str, kind: str, goal_values: Sequence[str], since_ms: int, window_ms: int
+    ) -> Outcome:
+        marks = ", ".join("?" for _ in goal_values) or "NULL"
+        with self._lock:
+            (visitors,) = self._db.execute(
+                "SELECT count(*) FROM exposures WHERE account = ? AND campaign = ? AND kind = ? AND first_ts >= ?",
+                (account, campaign, kind, since_ms),
+            ).fetchone()
+            direct, converted = self._db.execute(
+                f"""SELECT coalesce(sum(direct), 0), count(*) FROM (
+                    SELECT max(EXISTS (
+                        SELECT 1 FROM exposure_sessions AS s
+                        WHERE s.account = e.account AND s.campaign = e.campaign AND s.kind = e.kind
+                          AND s.session_id = v.session_id AND s.first_ts <= v.first_ts)) AS direct
+                    FROM value_sessions AS v CROSS JOIN exposures AS e  -- CROSS: the goal's sessions lead
+                    WHERE v.account = ? AND v.value IN ({marks})
+                      AND e.account = v.account AND e.campaign = ? AND e.kind = ? AND e.visitor_id = v.visitor_id
+                      AND e.first_ts >= ? AND v.first_ts >= e.first_ts AND v.first_ts <= e.first_ts + ?
+                    GROUP BY e.visitor_id)""",
+                (account, *goal_values, campaign, kind, since_ms, window_ms),
+            ).fetchone()
+        return Outcome(visitors, direct, converted - direct)
+
+    def value_days(self, account: str, since_ms: int) -> list[tuple[str, str, int]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT value, day, sessions FROM value_days WHERE account = ? AND day >= ? ORDER BY day, value",
+                (account, _day(since_ms)),
+            ).fetchall()
+        return [tuple(row) for row in rows]
+
+    def visitors_with_values(self, account: str, values: Sequence[str], since_ms: int) -> int:
+        if not values:
+            return 0
+        marks = ", ".join("?" for _ in values)
+        with self._lock:
+            (visitors,) = self._db.execute(
+                f"SELECT count(DISTINCT visitor_id) FROM value_sessions "
+                f"WHERE account = ? AND value IN ({marks}) AND first_ts >= ?",
+                (account, *values, since_ms),
+            ).fetchone()
+        return visitors
 
     def close(self) -> None:
         with self._lock:
@@ -217,6 +356,11 @@ _PROFILE = "SELECT profile FROM profiles WHERE visitor_id = ? AND account = ?"
 def _values(event: dict[str, Any], received_at: float) -> tuple[Any, ...]:
     """``stored_event(...)``'s fields as column values, then ``received_at``."""
     return (*(json.dumps(event[name]) if name in JSON_FIELDS else event[name] for name in STORED_FIELDS), received_at)
+
+
+def _day(ms: int) -> str:
+    """The UTC day of a timestamp in milliseconds, as the rollups key it."""
+    return time.strftime("%Y-%m-%d", time.gmtime(ms // 1000))
 
 
 def _row(row: sqlite3.Row) -> dict[str, Any]:
