@@ -206,18 +206,17 @@ def test_values_count_sessions_per_day_and_segments_count_visitors(store):
 
 
 def test_values_sent_before_the_rollups_existed_are_counted(tmp_path):
-    """A SQLite file of schema version 1 (before reports) is migrated with its values counted."""
+    """A SQLite file of schema version 3 (before reports) is migrated with its values counted."""
     path = tmp_path / "old.sqlite3"
     store = SqliteStore(path)
     Visitor(store, "ann").send("event", T0, values=["pricing"])
     store.close()
-    with sqlite3.connect(path) as db:  # back to version 1: no rollups, no props
+    with sqlite3.connect(path) as db:  # back to version 3: no rollups
         for trigger in ("roll_up_campaign_event", "roll_up_values", "count_value_session"):
             db.execute(f"DROP TRIGGER {trigger}")
         for table in ("value_days", "value_sessions", "exposure_sessions", "exposures", "campaign_days"):
             db.execute(f"DROP TABLE {table}")
-        db.execute("ALTER TABLE events DROP COLUMN props")
-        db.execute("PRAGMA user_version = 1")
+        db.execute("PRAGMA user_version = 3")
     reopened = SqliteStore(path)
     assert report(reopened)["values"][0]["sessions"] == 1
     reopened.close()

@@ -46,7 +46,7 @@ class Personalization:
     def __init__(self):
         self.asked = []
 
-    def show_campaigns(self, visitor_id, account):
+    def show_campaigns(self, visitor_id, account, report=None):
         self.asked.append("campaigns")
 
     def visitor(self, visitor_id, account, callback):
