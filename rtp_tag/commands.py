@@ -6,6 +6,7 @@ nothing is ever raised into the page.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -59,6 +60,10 @@ class Tag:
     console: Console
     new_id: Callable[[], str]
     personalization: Personalization | None = None
+    clock: Callable[[], float] = time.time
+    """The current time: the outbox's lease is written from it, never from a call's
+    ``ts`` (a replayed call's is old, and a lease born expired lets another tab take
+    this live tab's events)."""
     account: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -168,7 +173,7 @@ class Tag:
         }
         if props:
             event["props"] = props
-        self.outbox.add(event, context.ts)
+        self.outbox.add(event, self.clock())
 
 
 Handler = Callable[[Tag, Sequence[object], CallContext], None]

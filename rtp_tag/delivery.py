@@ -17,6 +17,8 @@ from .outbox import Batch
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 60.0
 RETRY_AFTER_CAP = 3600.0
+RETRY_AFTER_FLOOR = 1.0
+"""The shortest wait a ``Retry-After`` gets: ``0`` or a past date must not resend in a loop."""
 
 
 @dataclass(frozen=True)
@@ -134,10 +136,9 @@ class Courier:
             self._outbox.expedite(now)  # the collector is reachable: stop backing off
         elif is_retryable(reply.status):
             told = reply.retry_after is not None and reply.status in (429, 503)
-            if told:
-                delay = min(max(reply.retry_after or 0.0, 0.0), RETRY_AFTER_CAP)
-            else:
-                delay = backoff_delay(self._outbox.attempts(batch.event_ids[0]), self._rng)
+            delay = backoff_delay(self._outbox.attempts(batch.event_ids[0]), self._rng)
+            if told:  # at least what the collector asked, and never less than our backoff
+                delay = min(max(reply.retry_after or 0.0, RETRY_AFTER_FLOOR, delay), RETRY_AFTER_CAP)
             self._outbox.retry_later(batch.event_ids, now + delay, now, told=told)
         elif len(batch.event_ids) > 1:
             self._outbox.retry_later(batch.event_ids, now, now, solo=True)

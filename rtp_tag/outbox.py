@@ -165,8 +165,12 @@ class Outbox:
         return len(self._load(self._key)["entries"])
 
     def _adopt_orphans(self, now: float) -> dict[str, Any]:
+        """Take over the events of tabs whose lease ran out. Their keys are removed only
+        after this tab's own key holds the events: if that save fails (a full quota), the
+        storage falls back to memory for the rest of the page, the removals with it, and
+        the events stay in the other keys for the next page."""
         state = self._load(self._key)
-        adopted = False
+        adopted: list[str] = []
         for key in self._foreign_keys():
             other = self._load(key)
             if other["alive_until"] > now:  # next_due wakes us at alive_until: adopt then
@@ -174,11 +178,12 @@ class Outbox:
             _expedite(other["entries"], now)  # a new page is a new chance: retry at once
             state["entries"].extend(other["entries"])
             state["dropped"] += other["dropped"]
-            self._storage.remove(key)
-            adopted = True
+            adopted.append(key)
         if adopted:
             state["entries"].sort(key=lambda entry: entry["event"].get("ts", 0))
             self._save(state, now)
+            for key in adopted:
+                self._storage.remove(key)
         return state
 
     def _foreign_keys(self) -> list[str]:

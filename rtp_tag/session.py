@@ -48,7 +48,7 @@ class SessionLedger:
     def touch(self, now: float) -> str:
         """Record activity at ``now`` and return the id of the (possibly new) session."""
         state = self._current(now)
-        state.last_active = now
+        self._active_at(state, now)
         self._save(state)
         return state.id
 
@@ -62,9 +62,15 @@ class SessionLedger:
             if value not in state.counted and value not in fresh:
                 fresh.append(value)
         state.counted.extend(fresh)
-        state.last_active = now
+        self._active_at(state, now)
         self._save(state)
         return state.id, tuple(fresh)
+
+    @staticmethod
+    def _active_at(state: _SessionState, now: float) -> None:
+        """Activity time never goes back: a call replayed with an older timestamp (one
+        saved by an earlier page) must not make a later call look 30 minutes idle."""
+        state.last_active = max(state.last_active, now)
 
     def _current(self, now: float) -> _SessionState:
         state = self._load()

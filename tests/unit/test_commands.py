@@ -5,7 +5,7 @@ import pytest
 
 from rtp_tag.commands import CallContext, Tag
 from rtp_tag.config import TagConfig
-from rtp_tag.outbox import Outbox
+from rtp_tag.outbox import LEASE_SECONDS, Outbox
 from rtp_tag.protocol import MAX_ACCOUNT_LENGTH, check_event
 from rtp_tag.session import SessionLedger
 from rtp_tag.storage import MemoryStorage
@@ -67,6 +67,7 @@ class Page:
             console=self.console,
             new_id=lambda: f"id-{next(ids)}",
             personalization=personalization,
+            clock=lambda: self.now,
         )
 
     def rtp(self, *args, url=PAGE, call_id=None):
@@ -387,3 +388,16 @@ def test_a_campaign_exposure_is_queued_as_a_valid_event_of_the_page_that_showed_
     assert impression["ts"] == int((page.now + 0.5) * 1000)
     assert impression["event_id"] != click["event_id"]
     assert page.courier.flushes == flushes + 2  # each is sent at once: a click may navigate away
+
+
+def test_a_replayed_old_call_leaves_a_live_lease_so_another_tab_does_not_take_its_events():
+    """Bug 2 of issue 12: the outbox lease is written from the current time, not from the
+    call's timestamp, or a replayed call's lease is born expired."""
+    storage = MemoryStorage()
+    page = Page()
+    page.outbox = page.tag.outbox = Outbox(storage, "live-tab")
+    page.now = T0 + 3600
+    page.tag.call(("send", "event", "Old"), CallContext(url=PAGE, referrer="", ts=T0, call_id="early-1"))
+    other_tab = Outbox(storage, "other-tab")
+    assert other_tab.take(page.now + LEASE_SECONDS - 1) is None
+    assert json.loads(page.outbox.take(page.now).body)[0]["event_id"] == "early-1"

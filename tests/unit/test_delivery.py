@@ -4,9 +4,12 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 
+import pytest
+
 from rtp_tag.delivery import (
     BACKOFF_CAP,
     RETRY_AFTER_CAP,
+    RETRY_AFTER_FLOOR,
     Courier,
     Reply,
     backoff_delay,
@@ -231,6 +234,22 @@ def test_retry_after_on_503_is_honoured_even_beyond_the_backoff_cap():
         world.send("e1")
         await world.advance(600)
         assert world.request_times() == [0.0, 120.0]
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("retry_after", ["0", "a date in the past"])
+def test_a_retry_after_of_zero_or_the_past_waits_at_least_a_second_and_keeps_the_backoff(retry_after):
+    """Bug 3 of issue 12: ``Retry-After: 0`` (or a past date) resent at once, in a loop."""
+    seconds = parse_retry_after("0" if retry_after == "0" else formatdate(T0 - 30, usegmt=True), T0)
+
+    async def scenario():
+        world = World(replies(*[Reply(429, retry_after=seconds)] * 4), rng=lambda: 0.0)
+        world.send("e1")
+        await world.advance(100)
+        times = world.request_times()
+        waits = [round(later - earlier, 6) for earlier, later in zip(times, times[1:])]
+        assert waits == [RETRY_AFTER_FLOOR, RETRY_AFTER_FLOOR, 2.0, 4.0]
 
     run(scenario)
 

@@ -8,7 +8,7 @@ from rtp_tag.outbox import (
     Outbox,
 )
 from rtp_tag.protocol import MAX_BODY_BYTES, check_event
-from rtp_tag.storage import MemoryStorage
+from rtp_tag.storage import GuardedStorage, MemoryStorage
 
 T0 = 1_700_000_000.0
 
@@ -130,6 +130,35 @@ def test_adopted_events_join_in_time_order():
     survivor.add(event("new", ts=T0 + 20), T0 + 20)
     closed.add(event("older", ts=T0 - 5), T0)  # order in its own key does not matter
     assert deliver_all(survivor, T0 + LEASE_SECONDS + 10) == ["older", "old", "new"]
+
+
+class QuotaStorage(MemoryStorage):
+    """Local storage near its quota: any value longer than ``room`` characters is refused."""
+
+    def __init__(self, room):
+        super().__init__()
+        self.room = room
+
+    def set(self, key, value):
+        if len(value) > self.room:
+            raise RuntimeError("QuotaExceededError: the quota has been exceeded.")
+        super().set(key, value)
+
+
+def test_taking_over_a_closed_tabs_events_saves_them_before_removing_its_key():
+    """Bug 5 of issue 12: when this tab's save of the adopted events fails (quota), the
+    closed tab's key must still hold them, or they would live only in this page's memory."""
+    primary = QuotaStorage(room=10_000)
+    closed = Outbox(primary, "closed")
+    for number in range(12):
+        closed.add(event(f"c{number}"), T0)
+    orphan = primary.get(OUTBOX_PREFIX + "closed")
+    primary.room = len(orphan) - 1  # the adopting tab's own key cannot hold them all
+    survivor = Outbox(GuardedStorage(primary, "localStorage", lambda message: None), "survivor")
+    later = T0 + LEASE_SECONDS + 1
+    assert len(sent(survivor.take(later))) == 12  # delivered from memory on this page
+    assert primary.get(OUTBOX_PREFIX + "closed") == orphan  # and still saved for the next
+    assert OUTBOX_PREFIX + "survivor" not in primary.keys()
 
 
 def test_a_full_outbox_drops_the_oldest_and_reports_the_count_on_the_next_batch():

@@ -165,3 +165,17 @@ def test_a_tab_opened_by_another_starts_its_own_session_from_the_copied_storage(
     copy = MemoryStorage(storage.items)  # what the browser gives the new tab
     opened = SessionLedger(copy, iter(["s2"]).__next__, copied_from_opener=True)
     assert opened.count_new(["download"], 1.0) == ("s2", ("download",))
+
+
+def test_a_replayed_older_call_does_not_move_activity_back_and_split_the_session():
+    """Bug 1 of issue 12: a call saved by an earlier page is replayed with its own, older
+    timestamp; the session's activity time must stay at the latest call, or the next call
+    looks idle for longer than the timeout and counts a value again in a new session."""
+    book = ledger()
+    first, _ = book.count_new(["A"], T0)
+    replayed, _ = book.count_new(["Old"], T0 - 40 * MINUTE)
+    later, fresh = book.count_new(["A"], T0 + 1)
+    assert first == replayed == later
+    assert fresh == ()
+    assert book.touch(T0 - 50 * MINUTE) == first
+    assert book.count_new(["A"], T0 + 2) == (first, ())
