@@ -55,7 +55,7 @@ for (const file of pythonFiles(packageDir, serverOnly)) {
 }
 const unitDir = join(root, "tests", "unit");
 for (const name of readdirSync(unitDir).sort()) {
-  if (name.endsWith(".py")) copy(join(unitDir, name), join(base, "tests", "unit", name));
+  if (name.endsWith(".py") || name.endsWith(".json")) copy(join(unitDir, name), join(base, "tests", "unit", name));
 }
 copy(join(here, "pytest_shim.py"), join(base, "shim", "pytest.py"));
 copy(join(here, "unit_runner.py"), join(base, "shim", "unit_runner.py"));
