@@ -101,6 +101,7 @@ class Page:
             console=self.console,
             new_id=new_id,
             personalization=self.personalization,
+            clock=lambda: self.site.now,  # the outbox is due and leased on the site's clock
         )
 
     def rtp(self, *args):
