@@ -3,7 +3,8 @@
 Installed with rtp-tag (entry point ``pytest11``), so a site's own CI can use them:
 
 - ``rtp_server``: a real ``rtp-tag serve`` process on a free port with its own
-  database; ``.events()``, ``.wait_for_events(n)``, ``.stop()``, ``.start()``.
+  database and its own read key (``.read_key``, which ``.get()`` and ``.events()``
+  send); ``.events()``, ``.wait_for_events(n)``, ``.stop()``, ``.start()``.
 - ``rtp_server_db``: the database ``rtp_server`` uses (a new SQLite file); override
   it to run the collector on another, such as a ``postgresql://`` URL.
 - ``rtp_pages``: a second origin serving pages you write, with ``{tag}`` and
@@ -132,7 +133,11 @@ class Collector:
             process.wait()
 
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path.lstrip("/"), timeout=10) as response:
+        """GET ``path`` with the read key; return the decoded JSON answer."""
+        request = urllib.request.Request(
+            self.url + path.lstrip("/"), headers={"Authorization": f"Bearer {self.read_key}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
             return json.load(response)
 
     def post(self, body: bytes | str, path: str = "collect") -> tuple[int, Any]:

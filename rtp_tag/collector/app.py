@@ -1,33 +1,40 @@
 """The collector's HTTP routes (one table, ``ROUTES``) and the app factory.
 
 Endpoints are plain async functions; what they share (the store, the campaigns in
-force) is on ``request.app.state``, set by ``create_app``.
+force, who may read, the rate limiter) is on ``request.app.state``, set by
+``create_app``. Each row of the table says who may call it: ``tag_api`` (pages of the
+allowed origins, with CORS) or ``read_api`` (holders of a read key, no CORS).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
 
 from ..protocol import MAX_ACCOUNT_LENGTH, MAX_BODY_BYTES, MAX_ID_LENGTH, ProtocolError, check_event
-from .access import read_api
+from .access import CLOSED, Access, read_api, tag_api
+from .answers import error
 from .assets import Assets
 from .campaigns import EMPTY_CONFIG, CampaignConfig
 from .dashboard import DashboardFiles
 from .devices import device_class
 from .holdout import group_of
+from .limits import DEFAULT_EVENTS_PER_MINUTE, EventRateLimiter, client_address, retry_after
 from .profile import VisitorProfile
 from .reports import ReportQueryError, build_report, campaign_csv, report_query
+from .retention import keep_purging, purge
 from .segments import campaigns_to_show, matched_segments
 from .stores import MAX_PAGE, Store, StoreBusy, StoreUnavailable, UnknownCursor
 
@@ -43,10 +50,6 @@ LEGACY_PREFIX = "/rtp-api/v1"
 
 class BodyTooLarge(Exception):
     pass
-
-
-def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -113,7 +116,10 @@ async def _about_visitor(
         return error(400, str(problem))
     state = request.app.state
     config = state.campaigns()
-    profile = await run_in_threadpool(state.store.profile, visitor, account or "")
+    try:
+        profile = await run_in_threadpool(state.store.profile, visitor, account or "")
+    except StoreUnavailable as problem:
+        return unavailable(problem)
     return personal(answer(config, profile, device_class(request.headers.get("user-agent")), visitor))
 
 
@@ -151,18 +157,37 @@ async def collect(request: Request) -> Response:
         events = parse_events(body)
     except ProtocolError as problem:
         return error(400, str(problem))
+    state = request.app.state
+    limiter: EventRateLimiter = state.limiter
+    wait = limiter.admit(client_address(request, state.trust_proxy), len(events))
+    if wait is not None:
+        return error(
+            429,
+            f"more than {limiter.limit} events in {limiter.window:g} s from your address: "
+            "send them again after the Retry-After delay",
+            {"Retry-After": retry_after(wait)},
+        )
     try:
-        stored = await run_in_threadpool(request.app.state.store.add, events)
+        stored = await run_in_threadpool(state.store.add, events)
     except StoreBusy:
         return busy()
+    except StoreUnavailable as problem:
+        return unavailable(problem)
     return JSONResponse({"stored": stored, "duplicates": len(events) - stored})
 
 
-def busy() -> JSONResponse:
-    return JSONResponse(
-        {"error": "the event store is busy: retry after the Retry-After delay"},
-        status_code=503,
-        headers={"Retry-After": str(BUSY_RETRY_AFTER)},
+def busy() -> Response:
+    return error(
+        503, "the event store is busy: retry after the Retry-After delay", {"Retry-After": str(BUSY_RETRY_AFTER)}
+    )
+
+
+def unavailable(problem: Exception) -> Response:
+    """503 for a lost database; the tag's endpoints answer it themselves so it carries their CORS."""
+    return error(
+        503,
+        f"the event store is unavailable ({problem}): retry after the Retry-After delay",
+        {"Retry-After": str(BUSY_RETRY_AFTER)},
     )
 
 
@@ -196,6 +221,8 @@ async def forget(request: Request) -> Response:
         deleted = await run_in_threadpool(request.app.state.store.delete_visitor, visitor)
     except StoreBusy:
         return busy()
+    except StoreUnavailable as problem:
+        return unavailable(problem)
     return JSONResponse({"forgotten": deleted})
 
 
@@ -287,56 +314,97 @@ async def report_csv(request: Request) -> Response:
 
 async def store_unavailable(request: Request, problem: Exception) -> Response:
     """The database is lost (down, restarting, unreachable): retry; the store reconnects by itself."""
-    return JSONResponse(
-        {"error": f"the event store is unavailable ({problem}): retry after the Retry-After delay"},
-        status_code=503,
-        headers={"Retry-After": str(BUSY_RETRY_AFTER)},
-    )
+    return unavailable(problem)
 
 
-async def not_found(request: Request) -> Response:
+async def erase_visitor(request: Request) -> Response:
+    """``DELETE /api/visitors/V``: delete every stored trace of visitor V (erasure)."""
+    visitor = request.path_params["visitor_id"]
+    if not 0 < len(visitor) <= MAX_ID_LENGTH:
+        return error(400, f"give the visitor id (1 to {MAX_ID_LENGTH} characters): DELETE /api/visitors/ID")
+    try:
+        deleted = await run_in_threadpool(request.app.state.store.delete_visitor, visitor)
+    except StoreBusy:
+        return busy()
+    return JSONResponse({"deleted": deleted})
+
+
+async def no_such_api(request: Request) -> Response:
+    """The last row: 405 naming the methods when the path is known, else 404."""
+    allowed = sorted({
+        method
+        for route in ROUTES
+        if isinstance(route, Route) and route.endpoint is not no_such_api and route.methods
+        and route.matches(request.scope)[0] is Match.PARTIAL
+        for method in route.methods - {"HEAD", "OPTIONS"}
+    })
+    if allowed:
+        methods = ", ".join(allowed)
+        return error(405, f"{request.method} is not allowed at {request.url.path}: use {methods}", {"Allow": methods})
     return error(404, f"no API at {request.url.path}")
 
 
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
 ROUTES: list[BaseRoute] = [
-    Route("/collect", collect, methods=["POST"]),
-    Route("/forget", forget, methods=["POST"]),
-    Route("/api/events", list_events, methods=["GET"]),
-    Route("/api/visitor", visitor_segments, methods=["GET"]),
-    Route("/api/campaigns", visitor_campaigns, methods=["GET"]),
+    Route("/collect", tag_api(collect, origin_required=True), methods=["POST", "OPTIONS"]),
+    Route("/forget", tag_api(forget, origin_required=True), methods=["POST", "OPTIONS"]),
+    Route("/api/visitor", tag_api(visitor_segments), methods=["GET", "OPTIONS"]),
+    Route("/api/campaigns", tag_api(visitor_campaigns), methods=["GET", "OPTIONS"]),
+    Route("/api/events", read_api(list_events), methods=["GET"]),
+    Route("/api/visitors/{visitor_id:path}", read_api(erase_visitor), methods=["DELETE"]),
     Route("/api/report", read_api(report), methods=["GET"]),
     Route("/api/report.csv", read_api(report_csv), methods=["GET"]),
     Route("/dashboard", lambda _request: RedirectResponse("/dashboard/")),
-    Route("/api/{rest:path}", not_found),
+    Route("/collect", no_such_api, methods=ANY_METHOD),
+    Route("/forget", no_such_api, methods=ANY_METHOD),
+    Route("/api/{rest:path}", no_such_api, methods=ANY_METHOD),
 ]
 """The API, one row an endpoint; the built tag is mounted after it (see ``create_app``)."""
 
 
 def create_app(
-    store: Store, dist: Path, campaigns: Callable[[], CampaignConfig] = lambda: EMPTY_CONFIG
+    store: Store,
+    dist: Path,
+    campaigns: Callable[[], CampaignConfig] = lambda: EMPTY_CONFIG,
+    *,
+    access: Access = CLOSED,
+    limiter: EventRateLimiter | None = None,
+    trust_proxy: bool = False,
+    retain_days: float | None = None,
+    say: Callable[[str], None] = lambda message: print(message, file=sys.stderr, flush=True),
 ) -> Starlette:
     """The collector as an ASGI app over ``store``, serving the built tag from ``dist``;
-    ``campaigns`` gives the segments and campaigns in force at each request."""
-    assets = Assets(dist)
+    ``campaigns`` gives the segments and campaigns in force at each request. Reads need
+    a key of ``access`` (none by default: closed), ``limiter`` caps events per address
+    (3,000 a minute by default), ``retain_days`` deletes older events at start and hourly."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        purging = None
+        if retain_days is not None:
+            await purge(store, retain_days, say)
+            purging = asyncio.create_task(keep_purging(store, retain_days, say))
+        yield
+        if purging is not None:
+            purging.cancel()
+
+    # The tag's own files are public, for pages of any origin.
+    assets = CORSMiddleware(
+        Assets(dist), allow_origins=["*"], allow_methods=["GET"], expose_headers=["Retry-After"], max_age=86400
+    )
     routes = [
         *ROUTES,
         Mount("/dashboard", app=DashboardFiles()),
         Mount(LEGACY_PREFIX, app=assets),
         Mount("/", app=assets),
     ]
-    middleware = [
-        Middleware(
-            CORSMiddleware,
-            allow_origins=["*"],
-            allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type"],
-            expose_headers=["Retry-After"],
-            max_age=86400,
-        )
-    ]
     app = Starlette(
-        routes=routes, middleware=middleware, exception_handlers={StoreUnavailable: store_unavailable}
+        routes=routes, lifespan=lifespan, exception_handlers={StoreUnavailable: store_unavailable}
     )
     app.state.store = store
     app.state.campaigns = campaigns
+    app.state.access = access
+    app.state.limiter = limiter or EventRateLimiter(DEFAULT_EVENTS_PER_MINUTE)
+    app.state.trust_proxy = trust_proxy
     return app

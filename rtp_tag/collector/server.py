@@ -12,13 +12,16 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 
+from .access import CLOSED, Access
 from .app import create_app
 from .campaigns import EMPTY_CONFIG, CampaignFile
-from .stores import open_store
+from .limits import DEFAULT_EVENTS_PER_MINUTE, WINDOW_SECONDS, EventRateLimiter
+from .stores import Store, open_store
 
 WORKER_SETTINGS = "RTP_TAG_WORKER_SETTINGS"
 """The environment variable that hands ``run``'s settings to each worker process."""
@@ -32,24 +35,45 @@ class _AnnouncingServer(uvicorn.Server):
             print(f"rtp-tag serving on http://{host}:{port}/ (tag: /rtp.js, demo: /demo/)", flush=True)
 
 
-def run(host: str, port: int, db: str, dist: Path, campaigns: Path | None = None, workers: int = 1) -> int:
+def run(
+    host: str,
+    port: int,
+    db: str,
+    dist: Path,
+    campaigns: Path | None = None,
+    workers: int = 1,
+    *,
+    access: Access = CLOSED,
+    rate_limit: int = DEFAULT_EVENTS_PER_MINUTE,
+    rate_window: float = WINDOW_SECONDS,
+    trust_proxy: bool = False,
+    retain_days: float | None = None,
+) -> int:
     """Serve until stopped; a malformed ``campaigns`` file raises CampaignConfigError
     first, a database that cannot be used StoreUnavailable.
 
     With ``workers`` > 1, that many processes (uvicorn's workers) accept on one socket,
     each with its own store connection(s) and its own reading of the campaigns file:
-    the same state as replicas on one machine. The settings are checked here first
-    (the schema migrated once), so a bad one stops the start with one message."""
+    the same state as replicas on one machine (each with its own rate limit counts).
+    The settings are checked here first (the schema migrated once), so a bad one stops
+    the start with one message."""
+    for note in access.startup_notes():
+        _report(note)
+    options = {
+        "read_keys": list(access.read_keys), "allowed_origins": list(access.allowed_origins),
+        "rate_limit": rate_limit, "rate_window": rate_window, "trust_proxy": trust_proxy,
+        "retain_days": retain_days,
+    }
     if workers > 1:
         if campaigns is not None:
             CampaignFile(campaigns, _report)
         open_store(db).close()
-        settings = {"db": db, "dist": str(dist), "campaigns": str(campaigns) if campaigns else None}
+        settings = {"db": db, "dist": str(dist), "campaigns": str(campaigns) if campaigns else None, **options}
         return _run_workers(host, port, workers, settings)
     campaign_file = CampaignFile(campaigns, _report) if campaigns is not None else None
     store = open_store(db)
-    app = create_app(store, dist, campaign_file.current if campaign_file else lambda: EMPTY_CONFIG)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    app = _app(store, dist, campaign_file, options)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", proxy_headers=False)
     server = _AnnouncingServer(config)
     try:
         asyncio.run(server.serve())
@@ -58,16 +82,28 @@ def run(host: str, port: int, db: str, dist: Path, campaigns: Path | None = None
     return 0 if server.started else 1
 
 
+def _app(store: Store, dist: Path, campaign_file: CampaignFile | None, options: dict[str, Any]) -> Starlette:
+    """The app over ``store`` with the access, limit and retention ``options`` of ``run``.
+    The client address is the peer's unless ``trust_proxy`` (then limits.client_address
+    reads X-Forwarded-For): uvicorn runs with proxy_headers off, never rewriting it itself."""
+    return create_app(
+        store, dist, campaign_file.current if campaign_file else lambda: EMPTY_CONFIG,
+        access=Access(tuple(options["read_keys"]), tuple(options["allowed_origins"])),
+        limiter=EventRateLimiter(options["rate_limit"], options["rate_window"]),
+        trust_proxy=options["trust_proxy"], retain_days=options["retain_days"], say=_report,
+    )
+
+
 def worker_app() -> Starlette:
     """The app of one worker process, from the settings ``run`` left in the environment."""
     settings = json.loads(os.environ[WORKER_SETTINGS])
     campaigns = Path(settings["campaigns"]) if settings["campaigns"] else None
     campaign_file = CampaignFile(campaigns, _report) if campaigns is not None else None
     store = open_store(settings["db"])  # closed with the process
-    return create_app(store, Path(settings["dist"]), campaign_file.current if campaign_file else lambda: EMPTY_CONFIG)
+    return _app(store, Path(settings["dist"]), campaign_file, settings)
 
 
-def _run_workers(host: str, port: int, workers: int, settings: dict[str, str | None]) -> int:
+def _run_workers(host: str, port: int, workers: int, settings: dict[str, Any]) -> int:
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((host, port))
@@ -78,7 +114,7 @@ def _run_workers(host: str, port: int, workers: int, settings: dict[str, str | N
     threading.Thread(target=_announce_when_answering, args=(url, workers), daemon=True).start()
     uvicorn.run(
         f"{__name__}:worker_app", factory=True, fd=listener.fileno(), workers=workers,
-        log_level="warning", lifespan="off",
+        log_level="warning", lifespan="on", proxy_headers=False,
     )
     return 0
 

@@ -207,8 +207,11 @@ def test_a_body_of_exactly_64_kib_is_accepted(rtp_server):
 
 def get_status(collector: Collector, path: str) -> tuple[int, Any]:
     """GET ``path``; return the status and the decoded JSON answer, error or not."""
+    request = urllib.request.Request(
+        collector.url + path.lstrip("/"), headers={"Authorization": f"Bearer {collector.read_key}"}
+    )
     try:
-        with urllib.request.urlopen(collector.url + path.lstrip("/"), timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.load(response)
     except urllib.error.HTTPError as problem:
         return problem.code, json.load(problem)
