@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .build_cache import BuildCache
+from .kept_builds import carry_over
 from .layout import COMPRESSIBLE, ENCODINGS, LOADER, MANIFEST, SHIPPED_RUNTIME, SOURCES_STAMP, runtime_dir, runtime_key
 from .wasm_prune import pruned_runtime
 
@@ -60,7 +61,7 @@ NEVER_IMPORTED = {
 (the bytecode compiler checks that the built-ins they stand in for are there)."""
 SERVER_ONLY = (
     "collector", "cli.py", "build.py", "build_cache.py", "layout.py", "wasm_prune.py", "pytest_plugin.py",
-    "pytest_browsers.py", "throwaway_postgres.py",
+    "pytest_browsers.py", "throwaway_postgres.py", "kept_builds.py",
 )
 """Parts of the package that never go to the browser."""
 NOT_BUILD_INPUTS = ("collector", "cli.py", "pytest_plugin.py", "pytest_browsers.py", "throwaway_postgres.py")
@@ -399,6 +400,7 @@ def build(out: Path = ROOT / "dist", runtime: Path = ROOT / "node_modules" / "py
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     (out / SOURCES_STAMP).write_text(sources + "\n")
     shutil.copytree(ROOT / "web" / "demo", out / "demo")
+    carry_over(final, out, {"runtime": key, "package": package_name})
     # Swapped in whole at the end: a server running from ``final`` never sees half a build.
     previous = final.with_name(final.name + ".previous")
     if previous.exists():

@@ -41,6 +41,13 @@ SHIPPED_RUNTIME = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python
 RUNTIME_DIR = re.compile(r"^rt-([0-9a-f]{12})/([^/]+)$")
 """``rt-KEY/NAME``: the runtime file NAME of the build whose runtime key is KEY."""
 HASHED_NAME = re.compile(r"-[0-9a-f]{12}\.[a-z]+$")
+BUILDS = "builds.json"
+"""``[{"runtime": KEY, "package": NAME}, ...]``, newest first: the builds whose runtime
+(``rt-KEY/``) and package files this directory still serves, so a page holding an
+older ``rtp.js`` (cached for minutes, longer behind a CDN) still boots after a rebuild.
+The newest build's runtime files are at the top level; older keys' in ``rt-KEY/``."""
+KEPT_BUILDS = 3
+"""How many builds' runtime and package files a rebuild keeps served, the new one included."""
 """Names carrying a content hash (``rtp_tag-0123456789ab.zip``): immutable."""
 
 

@@ -3,8 +3,9 @@ types, and cached as long as each asset's name allows.
 
 - ``rtp-ID.zip``-style names carry a content hash, and ``rt-KEY/NAME`` is the runtime
   file ``NAME`` of the build whose runtime key (``layout.runtime_key``) is ``KEY``:
-  both are immutable, cached for a year. A stale ``KEY`` answers 404 rather than
-  another build's file under a name cached for a year.
+  both are immutable, cached for a year. The last builds' packages and runtimes stay
+  (``layout.BUILDS``), so a page holding an older ``rtp.js`` still boots; an unknown
+  ``KEY`` answers 404 rather than another build's file under a name cached for a year.
 - ``rtp.js`` and every other fixed name: five minutes, so a new build reaches pages soon.
 - ``NAME.br`` / ``NAME.gz`` written by the build are sent, with ``Content-Encoding``,
   to clients that accept them; others get ``NAME`` itself, or, where an installed
@@ -82,9 +83,12 @@ class Assets(StaticFiles):
         immutable = bool(HASHED_NAME.search(name))
         runtime = RUNTIME_DIR.match(name)
         if runtime:
-            if runtime[2] not in SHIPPED_RUNTIME or runtime[1] != self._runtime_key():
+            if runtime[2] not in SHIPPED_RUNTIME:
                 raise HTTPException(status_code=404)
-            name, immutable = runtime[2], True
+            if runtime[1] == self._runtime_key():
+                name = runtime[2]
+            # else an older build's runtime, which the build keeps in rt-KEY/ (kept_builds), or a 404
+            immutable = True
         response = await self._precompressed(name, scope) or await super().get_response(name, scope)
         if response.status_code in (200, 206, 304):
             is_page = response.headers.get("content-type", "").startswith("text/html")
