@@ -1,11 +1,13 @@
 """How fast ``/collect`` stores events: SQLite vs PostgreSQL, 1 vs 2 workers, single
-events vs batches of 20 (issue 10).
+events vs batches of 20 (issues 9 and 10), and what SQLite's durable commits cost.
 
-    .venv/bin/python bench/ingest.py [--seconds 10] [--connections 16] [--only sqlite,postgresql]
+    .venv/bin/python bench/ingest.py [--seconds 10] [--connections 16] [--only sqlite,sqlite-normal,postgresql]
 
 For each combination, a real ``rtp-tag serve`` on a new database (SQLite with its
 durable ``synchronous=FULL``; PostgreSQL a throwaway cluster of Debian's server with
-its durable defaults: fsync and synchronous_commit on) takes load from ``wrk``
+its durable defaults: fsync and synchronous_commit on; ``sqlite-normal`` is SQLite with
+``synchronous=NORMAL``, which a power cut may cost the last commits, to show what FULL
+costs) takes load from ``wrk``
 (Debian's), a separate process: every request a new event or batch of 20, each
 event with its own ``event_id``, for 1,000 visitors (so profiles are folded as in
 production). Prints requests/s, events/s and wrk's p50/p99 latency, and each
@@ -80,7 +82,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--only", default="sqlite,postgresql")
+    parser.add_argument("--only", default="sqlite,sqlite-normal,postgresql")
     parser.add_argument("--dist", default=str(ROOT / "dist"))
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -98,10 +100,11 @@ def main() -> int:
         for number, (store, workers, batch) in enumerate(
             (store, workers, batch) for store in stores for workers in (1, 2) for batch in (1, 20)
         ):
-            db = (
-                str(Path(folder) / f"events-{number}.sqlite3") if store == "sqlite"
-                else postgres.create_database(f"ingest_{number}")
-            )
+            file = Path(folder) / f"events-{number}.sqlite3"
+            db = {
+                "sqlite": str(file),
+                "sqlite-normal": f"sqlite:///{file}?synchronous=NORMAL",  # file is absolute: sqlite:////tmp/...
+            }.get(store) or postgres.create_database(f"ingest_{number}")
             collector = Collector(Path(args.dist), db, ("--workers", str(workers), *no_limit))
             collector.start()
             try:

@@ -310,3 +310,29 @@ def test_retain_days_deletes_events_received_before_it_at_start(collectors, tmp_
     connection.close()
     later = collectors("--retain-days", "30", db=db)
     assert [row["values"] for row in later.events()] == [["recent"]]
+
+
+# ---- earlier builds' files --------------------------------------------------------------
+
+
+def test_an_earlier_builds_runtime_kept_in_rt_key_is_served_immutable_and_an_unknown_key_is_404(
+    rtp_dist, tmp_path, collectors
+):
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    for name in ("rtp.js", "manifest.json"):
+        (dist / name).write_bytes((rtp_dist / name).read_bytes())
+    (dist / "rt-0123456789ab").mkdir()
+    (dist / "rt-0123456789ab" / "pyodide.mjs").write_text("// an earlier build's runtime\n")
+    collector = Collector(dist, tmp_path / "db.sqlite3")
+    collector.start()
+    try:
+        with urllib.request.urlopen(collector.url + "rt-0123456789ab/pyodide.mjs", timeout=30) as response:
+            assert response.read() == b"// an earlier build's runtime\n"
+            assert "immutable" in response.headers["Cache-Control"]
+        for missing in ("rt-ffffffffffff/pyodide.mjs", "rt-0123456789ab/not-shipped.js"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(collector.url + missing, timeout=30)
+            assert refused.value.code == 404, missing
+    finally:
+        collector.stop()
