@@ -270,7 +270,7 @@ def test_deleting_a_visitor_erases_their_events_and_segments_and_says_how_many(r
     sent = [event(visitor_id=me, values=["whitepaper"]), event(visitor_id=me), event(visitor_id=them)]
     assert collector.post(json.dumps(sent))[0] == 200
     key = bearer(collector.read_key)
-    assert call(collector, "GET", f"api/visitor?visitor_id={me}")[2]["matchedSegments"] != []
+    assert call(collector, "GET", f"api/visitor?visitor_id={me}&account=ACME-1")[2]["matchedSegments"] != []
 
     assert call(collector, "DELETE", f"api/visitors/{me}")[0] == 401
     assert call(collector, "DELETE", f"api/visitors/{me}", Authorization=bearer("wrong"))[0] == 401
@@ -280,7 +280,7 @@ def test_deleting_a_visitor_erases_their_events_and_segments_and_says_how_many(r
     assert call(collector, "DELETE", f"api/visitors/{me}", Authorization=key)[2] == {"deleted": 0}
 
     assert collector.get(f"api/events?visitor_id={me}")["events"] == []
-    assert call(collector, "GET", f"api/visitor?visitor_id={me}")[2] == {"matchedSegments": []}
+    assert call(collector, "GET", f"api/visitor?visitor_id={me}&account=ACME-1")[2] == {"matchedSegments": []}
     assert [row["visitor_id"] for row in collector.events()] == [them]
 
 
