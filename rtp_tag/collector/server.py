@@ -57,6 +57,8 @@ def run(
     the same state as replicas on one machine (each with its own rate limit counts).
     The settings are checked here first (the schema migrated once), so a bad one stops
     the start with one message."""
+    campaign_file = CampaignFile(campaigns, _report) if campaigns is not None else None
+    store = open_store(db)  # a database that cannot be used stops the start here, in one line
     for note in access.startup_notes():
         _report(note)
     options = {
@@ -65,13 +67,9 @@ def run(
         "retain_days": retain_days,
     }
     if workers > 1:
-        if campaigns is not None:
-            CampaignFile(campaigns, _report)
-        open_store(db).close()
+        store.close()
         settings = {"db": db, "dist": str(dist), "campaigns": str(campaigns) if campaigns else None, **options}
         return _run_workers(host, port, workers, settings)
-    campaign_file = CampaignFile(campaigns, _report) if campaigns is not None else None
-    store = open_store(db)
     app = _app(store, dist, campaign_file, options)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", proxy_headers=False)
     server = _AnnouncingServer(config)
