@@ -27,7 +27,7 @@ import anyio.to_thread
 import brotli
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import Scope
 
@@ -79,6 +79,14 @@ class Assets(StaticFiles):
         return self._key[1]
 
     async def get_response(self, path: str, scope: Scope) -> Response:
+        """The asset at ``path``; a missing one is answered here, as a response, so that the
+        CORS wrapper around these files marks it too and the loader can read the 404."""
+        try:
+            return await self._asset(path, scope)
+        except HTTPException as problem:
+            return PlainTextResponse(problem.detail, status_code=problem.status_code, headers=problem.headers)
+
+    async def _asset(self, path: str, scope: Scope) -> Response:
         name = path.replace(os.sep, "/")
         immutable = bool(HASHED_NAME.search(name))
         runtime = RUNTIME_DIR.match(name)
