@@ -33,7 +33,7 @@ store's ``seq`` and ``received_at``)."""
 JSON_FIELDS = ("values", "props")
 """Stored fields that hold a list or an object (a JSON column) rather than text or a number."""
 CUSTOM_VARS = tuple(f"customVar{number}" for number in range(1, 6))
-"""``rtp('set', NAME, value)`` names, sent in a ``view``'s ``props``."""
+"""``rtp('set', 'customVar1', value)`` ... ``customVar5``: sent in the next view's props."""
 MAX_CUSTOM_VAR_LENGTH = 100
 
 
@@ -112,6 +112,8 @@ def check_event(event: object) -> dict[str, Any]:
         raise ProtocolError("dropped must be a whole number of events, 0 or more")
     if not isinstance(event.get("props", {}), Mapping):
         raise ProtocolError("props must be an object of the event's type-specific fields ({} for none)")
+    if kind == "view":
+        _check_custom_vars(event.get("props", {}))
     return dict(event)
 
 
@@ -131,6 +133,20 @@ def stored_event(event: Mapping[str, Any]) -> dict[str, Any]:
         "dropped": int(event.get("dropped", 0)),
         "props": dict(event.get("props") or {}),  # check_event made sure it is an object
     }
+
+
+def _check_custom_vars(props: Mapping[str, Any]) -> None:
+    """A view's props are its custom variables: ``customVar1`` .. ``customVar5``, each a
+    string of at most ``MAX_CUSTOM_VAR_LENGTH`` characters."""
+    for key, value in props.items():
+        if key not in CUSTOM_VARS:
+            raise ProtocolError(f"props.{key} is not a field of 'view' events (theirs: {', '.join(CUSTOM_VARS)})")
+        if not isinstance(value, str):
+            raise ProtocolError(f"props.{key} must be a string, not {describe(value)}")
+        if len(value) > MAX_CUSTOM_VAR_LENGTH:
+            raise ProtocolError(
+                f"props.{key} is {len(value)} characters long; at most {MAX_CUSTOM_VAR_LENGTH} are allowed"
+            )
 
 
 def _article(noun: str) -> str:

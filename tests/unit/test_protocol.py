@@ -177,3 +177,23 @@ def test_malformed_props_are_refused():
         check_event(valid_event(type="control", values=[], props={"campaign": 3}))
     with pytest.raises(ProtocolError, match="an impression carries no values"):
         check_event(valid_event(type="impression", values=["x"], props={"campaign": "Hero"}))
+
+
+def test_a_view_carries_custom_vars_in_props():
+    view = valid_event(type="view", values=[], props={"customVar1": "gold", "customVar5": "x" * 100})
+    assert check_event(view)["props"] == {"customVar1": "gold", "customVar5": "x" * 100}
+
+
+@pytest.mark.parametrize(
+    "kind, props, message",
+    [
+        ("view", "gold", "props must be an object"),
+        ("view", {"customVar6": "x"}, "props.customVar6 is not a field of 'view' events (theirs: customVar1, "),
+        ("view", {"customVar1": 7}, "props.customVar1 must be a string, not a number"),
+        ("view", {"customVar2": "x" * 101}, "props.customVar2 is 101 characters long; at most 100 are allowed"),
+    ],
+)
+def test_bad_props_are_refused_saying_which_field(kind, props, message):
+    event = valid_event(type=kind, props=props, **({"values": []} if kind == "view" else {}))
+    with pytest.raises(ProtocolError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        check_event(event)
