@@ -19,7 +19,7 @@ from urllib.parse import urljoin
 import js
 from pyodide.ffi import JsProxy, create_proxy, jsnull, to_js
 
-from .commands import CallContext, Tag
+from .commands import CallContext, Debug, Tag, answer_check_pattern
 from .config import LoaderSettings, resolve_config
 from .consent import PRIVACY_KEY, ConsentedStorage, Privacy, PrivacySettings, read_signals
 from .delivery import Courier, Reply, parse_retry_after
@@ -32,6 +32,8 @@ from .storage import GuardedStorage
 MAX_ARRAY_ITEMS = 1000
 MAX_DEPTH = 8
 REQUEST_TIMEOUT_MS = 10_000
+FILLED_ATTRIBUTE = "data-rtp-filled"
+"""Set on a zone the tag filled: a zone without it (rendered later) is filled when it appears."""
 
 
 class Foreign:
@@ -64,6 +66,9 @@ class _Console:
 
     def warn(self, message: str) -> None:
         js.console.warn(message)
+
+    def info(self, message: str) -> None:
+        js.console.info(message)
 
     def warn_once(self, topic: str, message: str) -> None:
         if topic not in self._warned:
@@ -188,6 +193,7 @@ class _DocumentPage:
         zone = js.document.getElementById(zone_id)
         if zone is None or zone is jsnull:
             return False
+        zone.setAttribute(FILLED_ATTRIBUTE, "")
         if link is not None:
             anchor = js.document.createElement("a")
             anchor.textContent = text
@@ -199,6 +205,31 @@ class _DocumentPage:
                 return True
         zone.textContent = text  # text, never HTML
         return True
+
+    def unfilled_zones(self, zone_ids: list[str]) -> list[str]:
+        waiting = []
+        for zone_id in zone_ids:
+            zone = js.document.getElementById(zone_id)
+            if zone is not None and zone is not jsnull and not zone.hasAttribute(FILLED_ATTRIBUTE):
+                waiting.append(zone_id)
+        return waiting
+
+    def watch_for_zones(self, added: Callable[[], None]) -> None:
+        """A MutationObserver for the page's life: its callback runs before the browser
+        paints the added nodes, so a late zone never shows its default content."""
+        observer = js.MutationObserver.new(create_proxy(lambda _records, _observer: added()))
+        options = to_js({"childList": True, "subtree": True}, dict_converter=js.Object.fromEntries)
+        observer.observe(js.document.documentElement, options)
+
+    def campaigns_answered(self, shown: list[str]) -> None:
+        detail = to_js({"detail": {"shown": shown}}, dict_converter=js.Object.fromEntries)
+        js.document.dispatchEvent(js.CustomEvent.new("rtp:campaigns", detail))
+
+    def location(self) -> str:
+        return str(js.location.href)
+
+    def redirect(self, url: str) -> None:
+        js.location.replace(url)
 
 
 def _opened_by_another_tab() -> bool:
@@ -240,6 +271,7 @@ def _settings(raw: Any) -> LoaderSettings:
         endpoint_attribute=field("endpoint"),
         account_attribute=field("accountAttribute"),
         session_timeout_attribute=field("sessionTimeout"),
+        debug=bool(js.Reflect.get(raw, "debug")),
     )
 
 
@@ -265,12 +297,15 @@ def start(raw_settings: Any) -> _Handover:
     local_storage = GuardedStorage(_WebStorage("localStorage"), "localStorage", storage_failed)
     config = resolve_config(_settings(raw_settings), lambda message: console.warn(f"rtp: {message}"))
     report = lambda message: console.error(f"rtp: {message}")  # noqa: E731
+    debug = console.info if config.debug else None
 
     def make_tag() -> Tag:
         allowed = lambda: privacy.tracking  # noqa: E731
         local = ConsentedStorage(local_storage, allowed)
         outbox = Outbox(local, owner=_new_id())
-        courier = Courier(outbox, _poster(config.collect_url), clock=time.time, schedule=_schedule, report=report)
+        courier = Courier(
+            outbox, _poster(config.collect_url), clock=time.time, schedule=_schedule, report=report, debug=debug
+        )
         tag = Tag(
             config=config,
             ledger=SessionLedger(
@@ -285,8 +320,9 @@ def start(raw_settings: Any) -> _Handover:
             console=console,
             new_id=_new_id,
             personalization=Personalizer(
-                config.api_url, _DocumentPage(), console, undelivered=lambda: len(outbox), clock=time.time
+                config.api_url, _DocumentPage(), console, undelivered=lambda: len(outbox), clock=time.time, debug=debug
             ),
+            debug=debug,
         )
         courier.flush()  # what earlier pages left undelivered goes first
         return tag
@@ -339,15 +375,25 @@ def start(raw_settings: Any) -> _Handover:
     ):
         js.addEventListener(name, create_proxy(listener))
     forget_courier.flush()  # forget requests an earlier page could not deliver
-    return _Handover(privacy, console)
+    return _Handover(privacy, console, debug)
 
 
 class _Handover:
     """What the loader calls: one call, or the calls queued before the runtime was ready."""
 
-    def __init__(self, tag: Privacy, console: _Console) -> None:
+    def __init__(self, tag: Privacy, console: _Console, debug: Debug) -> None:
         self._tag = tag
         self._console = console
+        self._debug = debug
+
+    def check_pattern(self, text: Any, pattern: Any) -> bool:
+        """``rtp.checkPattern``, answered synchronously by the core once it is ready."""
+        try:
+            return answer_check_pattern(to_plain(text, self._console), to_plain(pattern, self._console),
+                                        self._console, self._debug)
+        except Exception as error:
+            self._console.error(f"rtp: internal error in rtp.checkPattern: {error!r}")
+            return False
 
     def call(self, args: Any, meta: Any) -> None:
         self._tag.call_many(self._read([(args, meta)]))

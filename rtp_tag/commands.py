@@ -16,7 +16,9 @@ from .config import TagConfig
 from .custom_data import values_from_custom_data
 from .delivery import Courier
 from .outbox import Outbox
-from .protocol import MAX_ACCOUNT_LENGTH, MAX_URL_LENGTH, ProtocolError, describe
+from .pattern import check_pattern
+from .protocol import CUSTOM_VARS, MAX_ACCOUNT_LENGTH, MAX_CUSTOM_VAR_LENGTH, MAX_URL_LENGTH, ProtocolError, describe
+from .redirect import RedirectError, RedirectRule, parse_redirect
 from .session import SessionLedger
 
 
@@ -24,6 +26,11 @@ class Console(Protocol):
     def error(self, message: str) -> None: ...
 
     def warn(self, message: str) -> None: ...
+
+
+Debug = Callable[[str], None] | None
+"""Where the debug view's lines go (``console.info``), or None when it is off: every
+debug line is built behind an ``if debug`` so that off costs nothing."""
 
 
 class Personalization(Protocol):
@@ -34,6 +41,8 @@ class Personalization(Protocol):
     ) -> None: ...
 
     def visitor(self, visitor_id: str, account: str, callback: Callable[[Any], object]) -> None: ...
+
+    def redirect(self, visitor_id: str, account: str, rule: RedirectRule) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -64,7 +73,10 @@ class Tag:
     """The current time: the outbox's lease is written from it, never from a call's
     ``ts`` (a replayed call's is old, and a lease born expired lets another tab take
     this live tab's events)."""
+    debug: Debug = None
     account: str = field(init=False)
+    custom_vars: dict[str, str] = field(init=False, default_factory=dict)
+    """``rtp('set', 'customVarN', value)`` values waiting for the next view."""
 
     def __post_init__(self) -> None:
         self.account = self.config.account
@@ -79,9 +91,13 @@ class Tag:
         for args, context in calls:
             try:
                 handler, rest = _lookup(args)
-                handler(self, rest, context)
-            except (CallError, ProtocolError) as error:
+                outcome = handler(self, rest, context)
+                if self.debug:
+                    self.debug(f"rtp debug: {_show(args)}: {outcome or 'accepted'}")
+            except (CallError, ProtocolError, RedirectError) as error:
                 self.console.error(f"rtp: {error}")
+                if self.debug:
+                    self.debug(f"rtp debug: {_show(args)}: refused: {error}")
             except Exception as error:  # a bug of ours must still not break the page
                 self.console.error(f"rtp: internal error while handling {_show(args)}: {error!r}")
         try:
@@ -89,7 +105,7 @@ class Tag:
         except Exception as error:
             self.console.error(f"rtp: internal error while sending: {error!r}")
 
-    def send_event(self, args: Sequence[object], context: CallContext) -> None:
+    def send_event(self, args: Sequence[object], context: CallContext) -> str | None:
         if not args:
             raise CallError(
                 "rtp('send', 'event', customData) needs customData, e.g. {value: 'MyEvent'}"
@@ -98,6 +114,11 @@ class Tag:
         session_id, fresh = self.ledger.count_new(values, context.ts)
         if fresh:
             self._enqueue("event", list(fresh), context, context.url, session_id)
+        before = [value for value in values if value not in fresh]
+        if not before:
+            return None
+        counted = "counted before in this session, not sent again: " + ", ".join(map(repr, before))
+        return counted if not fresh else "accepted " + ", ".join(map(repr, fresh)) + "; " + counted
 
     def send_view(self, args: Sequence[object], context: CallContext) -> None:
         page = context.url
@@ -110,7 +131,27 @@ class Tag:
             page = urljoin(context.url, args[0].strip())
             if urlsplit(page).scheme not in ("http", "https") or len(page) > MAX_URL_LENGTH:
                 raise CallError(f"rtp('send', 'view', page): {args[0]!r} is not a page URL")
-        self._enqueue("view", [], context, page, self.ledger.touch(context.ts))
+        props, self.custom_vars = self.custom_vars, {}
+        self._enqueue("view", [], context, page, self.ledger.touch(context.ts), props)
+
+    def set_custom_var(self, name: str, args: Sequence[object]) -> None:
+        value = args[0] if args else None
+        if not isinstance(value, str):
+            raise CallError(f"rtp('set', {name!r}, value): value must be a string, not {describe(value)}")
+        if len(value) > MAX_CUSTOM_VAR_LENGTH:
+            raise CallError(
+                f"rtp('set', {name!r}, value): value is {len(value)} characters long; "
+                f"at most {MAX_CUSTOM_VAR_LENGTH} are allowed"
+            )
+        self.custom_vars[name] = value
+
+    def send_redirect(self, args: Sequence[object], context: CallContext) -> str:
+        rule = parse_redirect(args, context.url)
+        self._personalization().redirect(self.visitor_id, self.account, rule)
+        return "accepted; decided once the visitor's segments are known"
+
+    def check_pattern(self, text: object, pattern: object) -> bool:
+        return answer_check_pattern(text, pattern, self.console, self.debug)
 
     def set_account(self, args: Sequence[object], context: CallContext) -> None:
         account = args[0] if args else None
@@ -176,14 +217,48 @@ class Tag:
         self.outbox.add(event, self.clock())
 
 
-Handler = Callable[[Tag, Sequence[object], CallContext], None]
+def answer_check_pattern(text: object, pattern: object, console: Console, debug: Debug) -> bool:
+    """``rtp.checkPattern(str, pattern)``: needs no visitor state, so it answers with or
+    without tracking consent; anything but two strings is false, with an error."""
+    if not isinstance(text, str) or not isinstance(pattern, str):
+        console.error(
+            f"rtp: rtp.checkPattern(str, pattern) compares two strings, not {describe(text)} "
+            f"and {describe(pattern)}; answered false"
+        )
+    matched = check_pattern(text, pattern)
+    if debug:
+        debug(f"rtp debug: rtp.checkPattern({text!r}, {pattern!r}): {str(matched).lower()}")
+    return matched
+
+
+Handler = Callable[[Tag, Sequence[object], CallContext], "str | None"]
+"""Handles a call's arguments; may return what became of it, for the debug view."""
+
+
+def _custom_var_setter(name: str) -> Handler:
+    return lambda tag, args, context: tag.set_custom_var(name, args)
+
+
+def _not_supported(what: str) -> Handler:
+    """A command of the reference's API that rtp-tag does not offer: a clear refusal."""
+
+    def refuse(tag: Tag, args: Sequence[object], context: CallContext) -> None:
+        raise CallError(f"{what} are not supported by rtp-tag; the call was ignored")
+
+    return refuse
+
 
 COMMANDS: dict[tuple[str, str | None], Handler] = {
     ("send", "event"): Tag.send_event,
     ("send", "view"): Tag.send_view,
+    ("send", "redirect"): Tag.send_redirect,
     ("setAccount", None): Tag.set_account,
     ("get", "campaign"): Tag.get_campaign,
     ("get", "visitor"): Tag.get_visitor,
+    **{("set", name): _custom_var_setter(name) for name in CUSTOM_VARS},
+    ("get", "rcmd"): _not_supported("content recommendations (rtp('get', 'rcmd', ...))"),
+    ("set", "rcmd"): _not_supported("content recommendations (rtp('set', 'rcmd', ...))"),
+    ("userContextReady", None): _not_supported("user context callbacks (rtp('userContextReady', fn))"),
 }
 """Commands named by one word take their arguments after it; the others after two."""
 
@@ -204,8 +279,8 @@ def _lookup(args: Sequence[object]) -> tuple[Handler, Sequence[object]]:
 
 
 def _known() -> str:
-    names = [f"'{a}', '{b}'" if b else f"'{a}'" for a, b in COMMANDS]
-    return "known commands are " + "; ".join(names)
+    names = [f"'{a}', '{b}'" if b else f"'{a}'" for a, b in COMMANDS if b not in CUSTOM_VARS[1:]]
+    return "known commands are " + "; ".join(names).replace("'customVar1'", "'customVar1' ... 'customVar5'")
 
 
 def _show(args: Sequence[object]) -> str:

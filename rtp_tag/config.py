@@ -23,6 +23,8 @@ class TagConfig:
     """The collector's base URL, for personalization requests."""
     account: str
     session_timeout: float = DEFAULT_SESSION_TIMEOUT
+    debug: bool = False
+    """The debug view: ``?rtp_debug=1`` on the page or ``data-debug`` on the script tag."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class LoaderSettings:
     endpoint_attribute: str | None = None
     account_attribute: str | None = None
     session_timeout_attribute: str | None = None
+    debug: bool = False
 
 
 def resolve_config(settings: LoaderSettings, warn: Callable[[str], None]) -> TagConfig:
@@ -71,7 +74,11 @@ def resolve_config(settings: LoaderSettings, warn: Callable[[str], None]) -> Tag
                 "number of minutes; using 30"
             )
     return TagConfig(
-        collect_url=urljoin(base, "collect"), api_url=base, account=account, session_timeout=timeout
+        collect_url=urljoin(base, "collect"),
+        api_url=base,
+        account=account,
+        session_timeout=timeout,
+        debug=settings.debug,
     )
 
 

@@ -82,7 +82,9 @@ class Courier:
         schedule: Schedule,
         report: Callable[[str], None],
         rng: Callable[[], float] = random.random,
+        debug: Callable[[str], None] | None = None,
     ) -> None:
+        self._debug = debug
         self._outbox = outbox
         self._post = post
         self._clock = clock
@@ -112,6 +114,8 @@ class Courier:
             self._wake_for(self._outbox.next_due(now), now)
             return
         self._in_flight = True
+        if self._debug:
+            self._debug(f"rtp debug: POST collect: {len(batch.event_ids)} event(s) {', '.join(batch.event_ids)}")
         try:
             pending = self._post(batch.body)
         except Exception as error:  # a transport that throws is a network failure
@@ -131,6 +135,9 @@ class Courier:
 
     def _apply(self, batch: Batch, reply: Reply) -> None:
         now = self._clock()
+        if self._debug:
+            answer = f"HTTP {reply.status}" if reply.status else f"nothing ({reply.error or 'network error'})"
+            self._debug(f"rtp debug: POST collect answered {answer}" + (f": {reply.error}" if reply.status and reply.error else ""))
         if 200 <= reply.status < 300:
             self._outbox.acknowledge(batch, now)
             self._outbox.expedite(now)  # the collector is reachable: stop backing off
@@ -140,6 +147,8 @@ class Courier:
             if told:  # at least what the collector asked, and never less than our backoff
                 delay = min(max(reply.retry_after or 0.0, RETRY_AFTER_FLOOR, delay), RETRY_AFTER_CAP)
             self._outbox.retry_later(batch.event_ids, now + delay, now, told=told)
+            if self._debug:
+                self._debug(f"rtp debug: {len(batch.event_ids)} event(s) kept, retried in {delay:.1f} s")
         elif len(batch.event_ids) > 1:
             self._outbox.retry_later(batch.event_ids, now, now, solo=True)
         else:

@@ -18,11 +18,25 @@ per campaign per page, and a ``click`` each time the campaign's link is followed
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from .commands import Console
+from .commands import Console, Debug
+from .redirect import RedirectRule, redirect_target
+
+
+class Placement(NamedTuple):
+    """One campaign for one zone, as the collector's answer gives it."""
+
+    zone: str
+    text: str
+    link: str | None
+    name: str
+    control: bool
+    """The visitor is in the campaign's control group: the zone keeps its own content."""
+
 
 Report = Callable[[str, str, float], None]
 """``report(kind, campaign_name, ts)``: queue an impression, click or control exposure."""
@@ -46,12 +60,33 @@ class Page(Protocol):
         self, zone_id: str, text: str, link: str | None, on_follow: Callable[[], None]
     ) -> bool:
         """Replace the zone's content with ``text`` (as a link when ``link`` is given,
-        calling ``on_follow`` when the visitor follows it), never parsed as HTML;
-        False when the page has no element with that id."""
+        calling ``on_follow`` when the visitor follows it), never parsed as HTML, and
+        mark the element filled; False when the page has no element with that id."""
         ...
 
     def has_zone(self, zone_id: str) -> bool:
         """Whether the page has an element with that id."""
+        ...
+
+    def unfilled_zones(self, zone_ids: list[str]) -> list[str]:
+        """Those of ``zone_ids`` whose element is on the page and not filled (one that
+        a single-page app rendered after the answer)."""
+        ...
+
+    def watch_for_zones(self, added: Callable[[], None]) -> None:
+        """Call ``added`` after elements are added to the page (from now on)."""
+        ...
+
+    def campaigns_answered(self, shown: list[str]) -> None:
+        """This visitor's campaigns are answered (or failed): the page may show its zones."""
+        ...
+
+    def location(self) -> str:
+        """The page's current URL."""
+        ...
+
+    def redirect(self, url: str) -> None:
+        """Replace the page with ``url`` (no history entry)."""
         ...
 
 
@@ -68,6 +103,7 @@ class Personalizer:
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         spawn: Callable[[Coroutine[Any, Any, None]], object] = asyncio.ensure_future,
+        debug: Debug = None,
     ) -> None:
         self._api_url = api_url
         self._page = page
@@ -76,9 +112,15 @@ class Personalizer:
         self._clock = clock
         self._sleep = sleep
         self._spawn = spawn
+        self._debug = debug
         self._turn: asyncio.Lock | None = None
         self._exposed: set[tuple[str, str]] = set()
         """(kind, campaign) reported on this page: an exposure counts once per page."""
+        self._placements: list[Placement] = []
+        """The last answer's campaign per zone, kept for zones a single-page app renders later."""
+        self._report: Report = lambda *_: None
+        self._watching = False
+        self._redirecting = False
 
     def show_campaigns(self, visitor_id: str, account: str, report: Report = lambda *_: None) -> None:
         self._spawn(self._in_turn(self.render_campaigns(visitor_id, account, report)))
@@ -88,6 +130,24 @@ class Personalizer:
             callback(await self.visitor_answer(visitor_id, account))
 
         self._spawn(self._in_turn(answer()))
+
+    def redirect(self, visitor_id: str, account: str, rule: RedirectRule) -> None:
+        """Once the visitor's context is known, follow ``rule``: at most once per page."""
+
+        async def follow() -> None:
+            if self._redirecting:
+                if self._debug:
+                    self._debug("rtp debug: redirect skipped: this page is already redirecting")
+                return
+            answer = await self.visitor_answer(visitor_id, account)
+            target = redirect_target(rule, answer, self._page.location())
+            if self._debug:
+                self._debug(f"rtp debug: redirect on {rule.field}: " + (f"to {target}" if target else "none applies"))
+            if target is not None and not self._redirecting:
+                self._redirecting = True
+                self._page.redirect(target)
+
+        self._spawn(self._in_turn(follow()))
 
     async def visitor_answer(self, visitor_id: str, account: str) -> dict[str, Any]:
         """Marketo's answer: ``{status: 200, results: {matchedSegments: [{id, name}]}}``,
@@ -113,22 +173,49 @@ class Personalizer:
         campaigns = data.get("campaigns") if isinstance(data, dict) else None
         if status != 200 or not isinstance(campaigns, list):
             self._console.warn(f"rtp: campaigns are not shown: {_failure(status, data, 'campaigns')}")
+            self._page.campaigns_answered([])
             return []
-        shown: list[str] = []
-        filled: set[str] = set()
+        placements: dict[str, Placement] = {}
         for campaign in campaigns:
             placement = self._placement(campaign)
-            if placement is None or placement[0] in filled:
-                continue
-            zone, text, link, name = placement
-            if campaign.get("group") == "control":
-                if self._page.has_zone(zone):
-                    filled.add(zone)
-                    self._expose("control", name, report)
-            elif self._page.show_in_zone(zone, text, link, self._on_follow(name, report)):
-                filled.add(zone)
-                shown.append(name)
-                self._expose("impression", name, report)
+            if placement is not None:
+                placements.setdefault(placement.zone, placement)  # the first campaign for a zone wins
+        self._placements = list(placements.values())
+        self._report = report
+        shown = [placement.name for placement in self._placements if self._show(placement)]
+        self._page.campaigns_answered(shown)
+        if self._placements and not self._watching:
+            self._watching = True
+            self._page.watch_for_zones(self.fill_new_zones)
+        return shown
+
+    def fill_new_zones(self) -> None:
+        """Give the last answer's campaigns to zones rendered since (a route of a
+        single-page app); never raises into the page's DOM update."""
+        try:
+            waiting = self._page.unfilled_zones([placement.zone for placement in self._placements])
+            for placement in self._placements:
+                if placement.zone in waiting:
+                    self._show(placement)
+        except Exception as error:
+            self._console.error(f"rtp: internal error while filling a new zone: {error!r}")
+
+    def _show(self, placement: Placement) -> bool:
+        """Fill the placement's zone and report the impression, or, for a visitor in
+        the campaign's control group, leave the zone's own content and report that
+        exposure; whether the campaign was shown."""
+        zone, text, link, name, control = placement
+        if control:
+            if self._page.has_zone(zone):
+                self._expose("control", name, self._report)
+                if self._debug:
+                    self._debug(f"rtp debug: campaign {name!r} held back in zone #{zone} (control group)")
+            return False
+        shown = self._page.show_in_zone(zone, text, link, self._on_follow(name, self._report))
+        if shown:
+            self._expose("impression", name, self._report)
+            if self._debug:
+                self._debug(f"rtp debug: campaign {name!r} shown in zone #{zone}")
         return shown
 
     def _expose(self, kind: str, name: str, report: Report) -> None:
@@ -145,7 +232,7 @@ class Personalizer:
 
         return follow
 
-    def _placement(self, campaign: object) -> tuple[str, str, str | None, str] | None:
+    def _placement(self, campaign: object) -> Placement | None:
         if not isinstance(campaign, dict):
             return None
         zone, text, link, name = (campaign.get(key) for key in ("zone", "text", "link", "name"))
@@ -158,15 +245,21 @@ class Personalizer:
                 f"rtp: campaign {name!r}: link {link!r} is not an http(s) URL; showing its text without the link"
             )
             link = None
-        return zone, text, link, name
+        return Placement(zone, text, link, name, campaign.get("group") == "control")
 
     async def _ask(self, route: str, visitor_id: str, account: str) -> tuple[int, Any]:
         await self._delivered()
         url = urljoin(self._api_url, route) + "?" + urlencode({"visitor_id": visitor_id, "account": account})
+        if self._debug:
+            self._debug(f"rtp debug: GET {url}")
         try:
-            return await self._page.get_json(url)
+            status, data = await self._page.get_json(url)
         except Exception as error:  # a transport that throws is a network failure
-            return 0, {"error": str(error)}
+            status, data = 0, {"error": str(error)}
+        if self._debug:
+            answered = f"HTTP {status}" if status else "nothing (network error)"
+            self._debug(f"rtp debug: GET {route} answered {answered}: {json.dumps(data)[:300]}")
+        return status, data
 
     async def _delivered(self) -> None:
         """Wait until the events queued before this question reached the collector."""

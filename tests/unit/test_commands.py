@@ -48,13 +48,17 @@ class Personalization:
         self.calls.append(("visitor", visitor_id, account))
         callback({"status": 200, "results": {}})
 
+    def redirect(self, visitor_id, account, rule):
+        self.calls.append(("redirect", visitor_id, account, rule))
+
 
 class Page:
     """A tag on one page, with its console, and the clock the calls are made at."""
 
-    def __init__(self, session_storage=None, personalization=None, account="acme"):
+    def __init__(self, session_storage=None, personalization=None, account="acme", debug=False):
         ids = itertools.count(1)
         self.console = Console()
+        self.debug_lines = []
         self.courier = Courier()
         self.outbox = Outbox(MemoryStorage(), "tab")
         self.now = T0
@@ -68,6 +72,7 @@ class Page:
             new_id=lambda: f"id-{next(ids)}",
             personalization=personalization,
             clock=lambda: self.now,
+            debug=self.debug_lines.append if debug else None,
         )
 
     def rtp(self, *args, url=PAGE, call_id=None):
@@ -401,3 +406,92 @@ def test_a_replayed_old_call_leaves_a_live_lease_so_another_tab_does_not_take_it
     other_tab = Outbox(storage, "other-tab")
     assert other_tab.take(page.now + LEASE_SECONDS - 1) is None
     assert json.loads(page.outbox.take(page.now).body)[0]["event_id"] == "early-1"
+
+
+def test_custom_vars_ride_with_the_next_view_only():
+    page = Page()
+    page.rtp("set", "customVar1", "gold")
+    page.rtp("set", "customVar5", "x" * 100)
+    page.rtp("set", "customVar1", "platinum")
+    page.rtp("send", "event", "A")
+    page.rtp("send", "view")
+    page.rtp("send", "view")
+    event, first_view, second_view = page.events()
+    assert "props" not in event
+    assert first_view["props"] == {"customVar1": "platinum", "customVar5": "x" * 100}
+    assert check_event(first_view) == first_view
+    assert "props" not in second_view
+    assert page.console.errors == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("set", "customVar2", 7), "rtp: rtp('set', 'customVar2', value): value must be a string, not a number"),
+        (("set", "customVar3"), "rtp: rtp('set', 'customVar3', value): value must be a string, not null"),
+        (("set", "customVar4", "x" * 101), "value is 101 characters long; at most 100 are allowed"),
+        (("set", "customVar6", "x"), "rtp: unknown command rtp('set', 'customVar6', ...)"),
+    ],
+)
+def test_a_bad_custom_var_is_refused_and_not_sent(args, message):
+    page = Page()
+    page.rtp(*args)
+    page.rtp("send", "view")
+    assert message in page.console.errors[0]
+    assert "props" not in page.events()[0]
+
+
+def test_a_redirect_is_read_at_once_and_decided_by_personalization():
+    personalization = Personalization()
+    page = Page(personalization=personalization)
+    page.rtp("send", "redirect", "matchedSegments.name", "Whitepaper downloaders", "/webinar.html")
+    [(kind, visitor, account, rule)] = personalization.calls
+    assert (kind, visitor, account) == ("redirect", "visitor-1", "acme")
+    assert rule.targets == (("https://www.site.example/webinar.html", ("Whitepaper downloaders",)),)
+    page.rtp("send", "redirect", "matchedSegments.id", "wp", "javascript:alert(1)")
+    assert len(personalization.calls) == 1
+    assert "is not an http(s) URL" in page.console.errors[0]
+    assert page.events() == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("get", "rcmd", "richmedia"), "rtp: content recommendations (rtp('get', 'rcmd', ...)) are not supported"),
+        (("set", "rcmd", "richmedia", {}), "rtp: content recommendations (rtp('set', 'rcmd', ...)) are not supported"),
+        (("userContextReady", lambda: None), "rtp: user context callbacks (rtp('userContextReady', fn)) are not"),
+    ],
+)
+def test_documented_commands_rtp_tag_does_not_offer_get_one_clear_error(args, message):
+    page = Page()
+    page.rtp(*args)
+    [error] = page.console.errors
+    assert error.startswith(message)
+
+
+def test_check_pattern_answers_from_the_core_and_refuses_non_strings_with_an_error():
+    page = Page()
+    assert page.tag.check_pattern("https://site.example/a.html", "%.HTML") is True
+    assert page.console.errors == []
+    assert page.tag.check_pattern(None, "%") is False
+    assert page.console.errors == [
+        "rtp: rtp.checkPattern(str, pattern) compares two strings, not null and a string; answered false"
+    ]
+
+
+def test_the_debug_view_says_what_became_of_each_call():
+    page = Page(debug=True)
+    page.rtp("send", "event", "A")
+    page.rtp("send", "event", ["A", "B"])
+    page.rtp("send", "event", "A")
+    page.rtp("send", "event", {"value": 5})
+    page.tag.check_pattern("abc", "a%")
+    assert page.debug_lines == [
+        "rtp debug: rtp('send', 'event', 'A'): accepted",
+        "rtp debug: rtp('send', 'event', an array): accepted 'B'; counted before in this session, not sent again: 'A'",
+        "rtp debug: rtp('send', 'event', 'A'): counted before in this session, not sent again: 'A'",
+        "rtp debug: rtp('send', 'event', an object): refused: customData.value must be a string or an array "
+        "of strings, not a number",
+        "rtp debug: rtp.checkPattern('abc', 'a%'): true",
+    ]
+

@@ -29,7 +29,7 @@ class World:
     network raises. Timers fire in due order only when the test advances time.
     """
 
-    def __init__(self, answer=lambda events: Reply(200), storage=None, owner="tab", rng=lambda: 1.0):
+    def __init__(self, answer=lambda events: Reply(200), storage=None, owner="tab", rng=lambda: 1.0, debug=None):
         self.now = T0
         self.answer = answer
         self.timers = []
@@ -46,6 +46,7 @@ class World:
             schedule=self.schedule,
             report=self.reports.append,
             rng=rng,
+            debug=debug,
         )
 
     def post(self, body):
@@ -378,3 +379,20 @@ def test_parse_retry_after_treats_a_past_date_as_now():
 def test_parse_retry_after_ignores_missing_and_unreadable_values():
     for value in (None, "", "soon", "-5", "1.5e3", "Mon, 99 Foo 2020"):
         assert parse_retry_after(value, T0) is None, value
+
+
+def test_the_debug_view_shows_each_request_and_its_answer():
+    async def scenario():
+        lines = []
+        world = World(replies(Reply(503, retry_after=2.0)), debug=lines.append)
+        world.send("e1")
+        await world.advance(10)
+        assert lines == [
+            "rtp debug: POST collect: 1 event(s) e1",
+            "rtp debug: POST collect answered HTTP 503",
+            "rtp debug: 1 event(s) kept, retried in 2.0 s",
+            "rtp debug: POST collect: 1 event(s) e1",
+            "rtp debug: POST collect answered HTTP 200",
+        ]
+
+    run(scenario)

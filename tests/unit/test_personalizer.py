@@ -8,13 +8,40 @@ API = "https://collector.example/"
 
 
 class FakePage:
-    def __init__(self, answers, zones=("hero",)):
+    def __init__(self, answers, zones=("hero",), url="https://site.example/page"):
         self.answers = answers  # route -> (status, data)
         self.zones = {zone: "default" for zone in zones}
+        self.filled = set()
         self.asked = []
         self.asked_at_undelivered = []
         self.undelivered = 0
         self.follow = {}  # zone -> what clicking its campaign link does
+        self.answered = []  # what campaigns_answered was told, each time
+        self.watchers = []
+        self.url = url
+        self.redirects = []
+
+    def unfilled_zones(self, zone_ids):
+        return [zone for zone in zone_ids if zone in self.zones and zone not in self.filled]
+
+    def watch_for_zones(self, added):
+        self.watchers.append(added)
+
+    def render_zone(self, zone_id):
+        """A single-page app renders a zone (again): default content, then the observers run."""
+        self.zones[zone_id] = "default"
+        self.filled.discard(zone_id)
+        for added in self.watchers:
+            added()
+
+    def campaigns_answered(self, shown):
+        self.answered.append(shown)
+
+    def location(self):
+        return self.url
+
+    def redirect(self, url):
+        self.redirects.append(url)
 
     async def get_json(self, url):
         self.asked.append(url)
@@ -29,6 +56,7 @@ class FakePage:
             return False
         self.zones[zone_id] = (text, link) if link else text
         self.follow[zone_id] = on_follow
+        self.filled.add(zone_id)
         return True
 
     def has_zone(self, zone_id):
@@ -248,3 +276,80 @@ def test_no_exposure_is_reported_for_a_zone_the_page_lacks():
     reports = Reports()
     drive(personalizer(page).render_campaigns("v1", "", reports))
     assert reports == []
+
+
+def test_the_page_is_told_once_campaigns_are_answered_or_failed():
+    page = FakePage({"api/campaigns": (200, {"campaigns": [{"name": "A", "zone": "hero", "text": "x"}]})})
+    drive(personalizer(page).render_campaigns("v1", ""))
+    page.answers["api/campaigns"] = (0, {"error": "Failed to fetch"})
+    drive(personalizer(page).render_campaigns("v1", ""))
+    assert page.answered == [["A"], []]
+
+
+def test_a_zone_rendered_after_the_answer_still_gets_its_campaign():
+    page = FakePage({"api/campaigns": (200, {"campaigns": [
+        {"name": "Hero offer", "zone": "hero", "text": "offer"},
+        {"name": "Later route", "zone": "later", "text": "for the later route"},
+    ]})})
+    assert drive(personalizer(page).render_campaigns("v1", "")) == ["Hero offer"]
+    [watch] = page.watchers
+    page.zones["later"] = "default"
+    watch()
+    assert page.zones == {"hero": "offer", "later": "for the later route"}
+    page.render_zone("hero")  # the app renders the route again: its default content comes back
+    assert page.zones["hero"] == "offer"
+
+
+def test_zones_are_watched_only_when_the_answer_has_campaigns():
+    page = FakePage({"api/campaigns": (200, {"campaigns": []})})
+    drive(personalizer(page).render_campaigns("v1", ""))
+    assert page.watchers == []
+
+
+def test_a_redirect_follows_the_visitor_answer_at_most_once_per_page():
+    from rtp_tag.redirect import parse_redirect
+
+    page = FakePage({"api/visitor": (200, {"matchedSegments": [{"id": "wp", "name": "WP"}]})})
+    tag = personalizer(page)
+    tag.redirect("v1", "acme", parse_redirect(("matchedSegments.id", "WP", "/a.html"), page.url))
+    tag.redirect("v1", "acme", parse_redirect(("matchedSegments.id", "wp", "/b.html"), page.url))
+    assert page.redirects == ["https://site.example/a.html"]
+    assert len(page.asked) == 1
+
+
+def test_no_redirect_to_the_page_the_visitor_is_on_now():
+    from rtp_tag.redirect import parse_redirect
+
+    page = FakePage({"api/visitor": (200, {"matchedSegments": [{"id": "wp", "name": "WP"}]})})
+    rule = parse_redirect(("matchedSegments.id", "wp", "/app/offer"), page.url)
+    page.url = "https://site.example/app/offer#top"  # a single-page app went there meanwhile
+    personalizer(page).redirect("v1", "acme", rule)
+    assert page.redirects == []
+
+
+def test_the_debug_view_shows_each_request_its_answer_and_each_campaign_shown():
+    page = FakePage({"api/campaigns": (200, {"campaigns": [{"name": "A", "zone": "hero", "text": "x"}]})})
+    lines = []
+    tag = Personalizer(API, page, FakeConsole(), clock=FakeClock(), spawn=drive, debug=lines.append)
+    tag.show_campaigns("v1", "acme")
+    assert lines == [
+        "rtp debug: GET https://collector.example/api/campaigns?visitor_id=v1&account=acme",
+        'rtp debug: GET api/campaigns answered HTTP 200: {"campaigns": [{"name": "A", "zone": "hero", "text": "x"}]}',
+        "rtp debug: campaign 'A' shown in zone #hero",
+    ]
+
+
+def test_a_zone_rendered_after_the_answer_reports_its_impression_and_clicks():
+    page = FakePage({"api/campaigns": (200, {"campaigns": [
+        {"name": "Later route", "zone": "later", "text": "for the later route", "link": "/w"},
+        {"name": "Held", "zone": "held", "text": "x", "group": "control"},
+    ]})})
+    reports = Reports()
+    drive(personalizer(page).render_campaigns("v1", "", reports))
+    assert reports == []
+    page.render_zone("later")
+    page.render_zone("held")
+    page.render_zone("later")  # rendered again: still one impression per page
+    page.follow["later"]()
+    assert page.zones["held"] == "default"
+    assert reports == [("impression", "Later route"), ("control", "Held"), ("click", "Later route")]
