@@ -6,7 +6,11 @@
   "use strict";
   var BUILD = {"package": "rtp_tag.zip", "integrity": null}; /* rewritten by build.py */
   var BOOT_TIMEOUT_MS = 60000;
-  var SAVED_PREFIX = "rtp:early:"; /* one key per page: tabs never overwrite each other */
+  var SAVED_PREFIX = "rtp:early:"; /* + start time + ":" + page id: one key per page, oldest first by name */
+  var SAVED_PAGES = 20; /* at most this many pages' saved calls are kept ... */
+  var SAVED_AGE_MS = 24 * 3600 * 1000; /* ... and none older than a day */
+  var ZONE_TIMEOUT_MS = 1500;
+  var started = Date.now();
   var PRIVACY_KEY = "rtp:privacy"; /* the visitor's consent or opt-out (rtp_tag/consent.py) */
   var current = w.rtp;
   if (current && current.__rtpTag) return; /* included twice: the first copy serves */
@@ -18,6 +22,8 @@
   var tag = null; /* the Python tag, once ready */
   var failed = false;
   var pageId = newId();
+  var campaignsAsked = false; /* a single-page app's new route shows campaigns again */
+  var debug = /(^|[?&])rtp_debug=1(&|$)/.test(location.search.slice(1)) || !!(script && script.hasAttribute("data-debug"));
 
   function findScript() {
     var all = d.getElementsByTagName("script");
@@ -57,21 +63,79 @@
   }
 
   function rtp() {
-    var call = {args: Array.prototype.slice.call(arguments), meta: meta()};
+    dispatch(Array.prototype.slice.call(arguments), meta());
+  }
+
+  function dispatch(args, callMeta) {
+    if (args[0] === "get" && args[1] === "campaign") campaignsAsked = true;
     if (!tag) {
-      call.args = snapshot(call.args, 0);
-      queue.push(call);
+      queue.push({args: snapshot(args, 0), meta: callMeta});
       if (failed) saveQueue();
       return;
     }
     try {
-      tag.call(call.args, call.meta);
+      tag.call(args, callMeta);
     } catch (error) {
       console.error("rtp: " + error);
     }
   }
   rtp.__rtpTag = true;
   rtp.loaded = false;
+
+  /* rtp.checkPattern(str, pattern): synchronous, so before the runtime is ready this
+   * copy of rtp_tag/pattern.py answers; the Python answers once it is. Both are tested
+   * against tests/unit/check_pattern_cases.json. */
+  function checkPattern(text, pattern) {
+    if (typeof text !== "string" || typeof pattern !== "string") {
+      console.error("rtp: rtp.checkPattern(str, pattern) compares two strings, not " + describe(text) +
+        " and " + describe(pattern) + "; answered false");
+      return false;
+    }
+    var parts = pattern.toLowerCase().split("%");
+    text = text.toLowerCase();
+    if (parts.length === 1) return text === parts[0];
+    var first = parts[0], last = parts[parts.length - 1], end = text.length - last.length;
+    if (end < first.length || text.slice(0, first.length) !== first || text.slice(end) !== last) return false;
+    var position = first.length;
+    for (var i = 1; i < parts.length - 1; i++) {
+      var found = text.slice(0, end).indexOf(parts[i], position);
+      if (found < 0) return false;
+      position = found + parts[i].length;
+    }
+    return true;
+  }
+
+  function describe(value) {
+    if (value === null || value === undefined) return "null";
+    if (Array.isArray(value)) return "an array";
+    return {string: "a string", number: "a number", boolean: "a boolean", "function": "a function"}[typeof value] || "an object";
+  }
+
+  rtp.checkPattern = function (text, pattern) {
+    try {
+      return tag ? !!tag.check_pattern(text, pattern) : checkPattern(text, pattern);
+    } catch (error) {
+      console.error("rtp: " + error);
+      return false;
+    }
+  };
+
+  /* The reference's user context: documented, not offered here. Reading it or calling
+   * it logs one clear error and gives an empty answer; it never throws into the page. */
+  function unsupported(what) {
+    console.error("rtp: " + what + " is not supported by rtp-tag; it is always empty here");
+    return [];
+  }
+  rtp.userContext = {};
+  ["viewedCampaigns", "clickedCampaigns"].forEach(function (name) {
+    Object.defineProperty(rtp.userContext, name, {
+      enumerable: true,
+      get: function () { return unsupported("rtp.userContext." + name); }
+    });
+  });
+  rtp.userContextReady = function () {
+    unsupported("rtp.userContextReady(fn)");
+  };
   if (current) { /* the async snippet's stub: keep its settings and queued calls */
     rtp.a = current.a;
     rtp.p = current.p;
@@ -94,22 +158,104 @@
     }
   }, true);
 
+  /* Single-page apps (data-spa on the script tag): a pushState/replaceState to a new
+   * path or query, and a popstate, send a view of the new URL with the previous one as
+   * its referrer, and show campaigns again when the page asked for them. */
+  function withoutHash(url) {
+    return url.split("#")[0];
+  }
+
+  function watchHistory() {
+    var shown = location.href;
+    function moved() {
+      var previous = shown;
+      shown = location.href;
+      if (withoutHash(shown) === withoutHash(previous)) return;
+      var moveMeta = meta();
+      moveMeta.referrer = previous;
+      dispatch(["send", "view"], moveMeta);
+      if (campaignsAsked) dispatch(["get", "campaign", true], meta());
+    }
+    ["pushState", "replaceState"].forEach(function (name) {
+      var original = history[name];
+      history[name] = function () {
+        var result = original.apply(this, arguments);
+        try { moved(); } catch (error) { console.error("rtp: " + error); }
+        return result;
+      };
+    });
+    w.addEventListener("popstate", moved);
+  }
+  if (script && script.hasAttribute("data-spa")) watchHistory();
+
+  /* No flash of default content: [data-rtp-zone] elements stay hidden (visibility, so
+   * nothing moves) until this visitor's campaigns are answered (browser.py dispatches
+   * rtp:campaigns), or data-zone-timeout ms after the tag started. A constructed
+   * stylesheet: a strict Content-Security-Policy allows it, unlike a <style> element. */
+  function hideZones() {
+    var timeout = parseInt(script && script.getAttribute("data-zone-timeout"), 10);
+    if (!(timeout >= 0)) timeout = ZONE_TIMEOUT_MS;
+    var sheet;
+    try {
+      sheet = new CSSStyleSheet();
+      sheet.replaceSync("[data-rtp-zone]{visibility:hidden!important}");
+      d.adoptedStyleSheets = d.adoptedStyleSheets.concat([sheet]);
+    } catch (error) {
+      return; /* no constructed stylesheets: zones are never hidden */
+    }
+    var show = function () {
+      if (!sheet) return;
+      d.adoptedStyleSheets = d.adoptedStyleSheets.filter(function (other) { return other !== sheet; });
+      sheet = null;
+      d.removeEventListener("rtp:campaigns", show);
+    };
+    d.addEventListener("rtp:campaigns", show);
+    setTimeout(show, Math.max(0, timeout - (Date.now() - started)));
+  }
+  hideZones();
+
   /* Calls still queued when the page is left (or the runtime failed) are saved for
-   * the next page's tag; each keeps its id, so a resend is never counted twice. */
+   * the next page's tag; each keeps its id, so a resend is never counted twice. Only
+   * events and views: a redirect belongs to the page it was asked on. The saved pages
+   * are bounded: the newest SAVED_PAGES, none older than SAVED_AGE_MS. */
   function saveQueue() {
     if (tag || !queue.length || !mayStore()) return;
     try {
       var keep = [], save = [];
       for (var i = 0; i < queue.length; i++) {
-        (queue[i].args[0] === "send" ? save : keep).push(queue[i]);
+        var saving = queue[i].args[0] === "send" && queue[i].args[1] !== "redirect";
+        (saving ? save : keep).push(queue[i]);
       }
-      var key = SAVED_PREFIX + pageId;
+      var key = SAVED_PREFIX + started + ":" + pageId;
       var saved = JSON.parse(localStorage.getItem(key) || "[]");
       localStorage.setItem(key, JSON.stringify(saved.concat(save)));
       queue = keep;
+      savedKeys().slice(0, -SAVED_PAGES).forEach(dropSaved);
     } catch (error) {
       /* storage refused or an argument is not JSON: the calls stay queued */
     }
+  }
+
+  /* The saved pages' keys, oldest first; keys older than SAVED_AGE_MS are dropped. */
+  function savedKeys() {
+    var keys = Object.keys(localStorage).filter(function (key) { return key.indexOf(SAVED_PREFIX) === 0; });
+    return keys.sort(function (a, b) { return savedAt(a) - savedAt(b); }).filter(function (key) {
+      if (savedAt(key) > Date.now() - SAVED_AGE_MS) return true;
+      dropSaved(key);
+      return false;
+    });
+  }
+
+  function savedAt(key) { /* a key of an older loader ("rtp:early:" + id) counts as new: its calls' ts still bound it */
+    var time = /^(\d+):/.exec(key.slice(SAVED_PREFIX.length));
+    return time ? Number(time[1]) : Date.now();
+  }
+
+  function dropSaved(key) {
+    localStorage.removeItem(key);
+    console.warn("rtp: dropped the calls saved by a page at " + new Date(savedAt(key)).toISOString() +
+      " where the tag could not start: the calls of at most " + SAVED_PAGES + " such pages, none older than " +
+      SAVED_AGE_MS / 3600000 + " h, are kept");
   }
 
   /* Whether the calls may be saved before Python is up: consent.py's decision, for
@@ -146,12 +292,9 @@
   function takeSaved() {
     var calls = [];
     try {
-      var keys = [];
-      for (var i = 0; i < localStorage.length; i++) {
-        var key = localStorage.key(i);
-        if (key && key.indexOf(SAVED_PREFIX) === 0) keys.push(key);
-      }
-      keys.forEach(function (key) {
+      var keys = savedKeys();
+      keys.slice(0, -SAVED_PAGES).forEach(dropSaved);
+      keys.slice(-SAVED_PAGES).forEach(function (key) {
         var saved = JSON.parse(localStorage.getItem(key) || "[]");
         localStorage.removeItem(key);
         if (Array.isArray(saved)) calls = calls.concat(saved);
@@ -159,7 +302,9 @@
     } catch (error) {
       /* storage refused: nothing was saved here either */
     }
-    return calls.sort(function (a, b) { return a.meta.ts - b.meta.ts; });
+    var oldest = Date.now() - SAVED_AGE_MS;
+    return calls.filter(function (call) { return call && call.meta && call.meta.ts > oldest; })
+      .sort(function (a, b) { return a.meta.ts - b.meta.ts; });
   }
 
   w.addEventListener("pagehide", saveQueue);
@@ -174,7 +319,7 @@
       sessionTimeout: attr("data-session-timeout"),
       globalPrivacyControl: navigator.globalPrivacyControl === true, doNotTrack: navigator.doNotTrack || null,
       gpcAttribute: attr("data-gpc"), doNotTrackAttribute: attr("data-do-not-track"),
-      requireConsentAttribute: attr("data-require-consent")
+      requireConsentAttribute: attr("data-require-consent"), debug: debug
     };
   }
 
