@@ -23,7 +23,13 @@ import pytest
 
 from rtp_tag.build import package_tag
 from rtp_tag.layout import MANIFEST, runtime_dir, runtime_key
-from rtp_tag.protocol import MAX_BODY_BYTES, MAX_ID_LENGTH, MAX_VALUE_LENGTH, MAX_VALUES_PER_CALL
+from rtp_tag.protocol import (
+    MAX_BODY_BYTES,
+    MAX_CUSTOM_VAR_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_VALUE_LENGTH,
+    MAX_VALUES_PER_CALL,
+)
 from rtp_tag.pytest_plugin import Collector
 
 OTHER_ORIGIN = "http://site.example"
@@ -110,6 +116,37 @@ def test_events_can_be_listed_for_one_visitor(rtp_server):
     assert [row["event_id"] for row in rtp_server.events(visitor_id="me" * 8)] == [mine["event_id"]]
 
 
+def test_a_views_custom_vars_are_stored_in_props_and_listed_as_an_object(rtp_server):
+    view = event(type="view", values=[], props={"customVar1": "gold", "customVar5": "x" * MAX_CUSTOM_VAR_LENGTH})
+    plain = event(values=["plain"])
+    assert rtp_server.post(json.dumps([view, plain]))[0] == 200
+    listed_view, listed_plain = rtp_server.events()
+    assert listed_view["props"] == {"customVar1": "gold", "customVar5": "x" * MAX_CUSTOM_VAR_LENGTH}
+    assert listed_plain["props"] == {}
+
+
+def test_a_database_made_before_props_gains_the_column_and_keeps_its_events(rtp_dist, tmp_path):
+    import sqlite3
+
+    old = sqlite3.connect(tmp_path / "old.sqlite3")
+    old.executescript(
+        """CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL, "values" TEXT NOT NULL, session_id TEXT NOT NULL, visitor_id TEXT NOT NULL,
+        account TEXT NOT NULL, url TEXT NOT NULL, referrer TEXT NOT NULL, ts INTEGER NOT NULL,
+        dropped INTEGER NOT NULL DEFAULT 0, received_at REAL NOT NULL);
+        INSERT INTO events VALUES (1, 'old-1', 'view', '[]', 's', 'v', '', 'https://site.example/', '', 1, 0, 1.0);"""
+    )
+    old.commit()
+    old.close()
+    collector = Collector(rtp_dist, tmp_path / "old.sqlite3")
+    collector.start()
+    try:
+        assert collector.post(json.dumps(event(type="view", values=[], props={"customVar2": "new"})))[0] == 200
+        assert [row["props"] for row in collector.events()] == [{}, {"customVar2": "new"}]
+    finally:
+        collector.stop()
+
+
 # ---- refusing --------------------------------------------------------------------
 
 BAD_BODIES: dict[str, bytes] = {
@@ -147,6 +184,12 @@ BAD_BODIES: dict[str, bytes] = {
     "a lone surrogate escape in a value": json.dumps(event(values=["\ud800"])).encode(),
     "a lone surrogate escape in the url": json.dumps(event(url="https://site.example/\udfff")).encode(),
     "a good event beside a bad one": json.dumps([event(values=["good"]), event(values=[""])]).encode(),
+    "props that are not an object": json.dumps(event(type="view", values=[], props="gold")).encode(),
+    "an unknown custom var": json.dumps(event(type="view", values=[], props={"customVar6": "x"})).encode(),
+    "a custom var too long": json.dumps(
+        event(type="view", values=[], props={"customVar1": "x" * (MAX_CUSTOM_VAR_LENGTH + 1)})
+    ).encode(),
+    "custom vars on a custom data event": json.dumps(event(props={"customVar1": "x"})).encode(),
 }
 
 
