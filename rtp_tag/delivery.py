@@ -137,7 +137,8 @@ class Courier:
         now = self._clock()
         if self._debug:
             answer = f"HTTP {reply.status}" if reply.status else f"nothing ({reply.error or 'network error'})"
-            self._debug(f"rtp debug: POST collect answered {answer}" + (f": {reply.error}" if reply.status and reply.error else ""))
+            reason = f": {reply.error}" if reply.status and reply.error else ""
+            self._debug(f"rtp debug: POST collect answered {answer}{reason}")
         if 200 <= reply.status < 300:
             self._outbox.acknowledge(batch, now)
             self._outbox.expedite(now)  # the collector is reachable: stop backing off

@@ -23,7 +23,10 @@ REFERENCE_ONLY_FIELDS = (
     "abm.name", "abm.code", "org", "location.country", "location.state", "location.city", "industries", "isp",
 )
 """Fields of the reference that need firmographic data rtp-tag does not have."""
-USAGE = "rtp('send', 'redirect', field, values, url[, redirectMatched]) or rtp('send', 'redirect', field, {url: [values]})"
+USAGE = (
+    "rtp('send', 'redirect', field, values, url[, redirectMatched]) "
+    "or rtp('send', 'redirect', field, {url: [values]})"
+)
 
 
 class RedirectError(ValueError):
@@ -68,7 +71,9 @@ def parse_redirect(args: Sequence[object], page_url: str) -> RedirectRule:
     if matched is None:
         matched = True
     if not isinstance(matched, bool):
-        raise RedirectError(f"rtp('send', 'redirect', ...): redirectMatched must be true or false, not {describe(matched)}")
+        raise RedirectError(
+            f"rtp('send', 'redirect', ...): redirectMatched must be true or false, not {describe(matched)}"
+        )
     return RedirectRule(field, targets, matched)
 
 
@@ -110,7 +115,9 @@ def _url(url: object, page_url: str) -> str:
     except ValueError:
         scheme = ""
     if scheme not in ("http", "https") or len(resolved) > MAX_URL_LENGTH:
-        raise RedirectError(f"rtp('send', 'redirect', ...): {url!r} is not an http(s) URL; the tag redirects only to web pages")
+        raise RedirectError(
+            f"rtp('send', 'redirect', ...): {url!r} is not an http(s) URL; the tag redirects only to web pages"
+        )
     return resolved
 
 
