@@ -100,8 +100,9 @@ def test_with_data_spa_each_new_route_is_a_view_and_gets_its_campaigns(page, rtp
     page.wait_for_function("() => window.answers === 3")
     assert page.text_content("#hero") == "Join the live demo"
     page.evaluate("route('/app/features#details')")  # the same page: no view
-    page.go_back()  # popstate, back to /app/features
-    page.go_back()  # popstate, back to /app/index.html (pricing was replaced)
+    page.evaluate("history.back()")  # popstate, back to /app/features
+    page.wait_for_function("() => location.hash === ''")
+    page.evaluate("history.back()")  # popstate, back to /app/index.html (pricing was replaced)
     page.wait_for_function("() => window.answers === 4")
     page.wait_for_function("() => document.getElementById('hero').textContent === 'Join the live demo'")
     marker(page, rtp_server, "marker")
@@ -134,7 +135,8 @@ def test_without_data_spa_history_changes_send_nothing(page, rtp_server, rtp_pag
     page.wait_for_function("() => window.answers === 1")
     page.evaluate("route('/app/pricing')")
     page.evaluate("route('/app/features', 'replaceState')")
-    page.go_back()
+    page.evaluate("history.back()")
+    page.wait_for_function("() => location.pathname === '/app/index.html'")
     marker(page, rtp_server, "marker")
     assert views(rtp_server) == [(url, "")]
     assert page.evaluate("window.answers") == 1

@@ -53,7 +53,7 @@ def _patient(page) -> None:
 def strict_policy(collector) -> dict[str, str]:
     origin = collector.url.rstrip("/")
     return {"Content-Security-Policy": f"default-src 'self'; script-src 'self' {origin} 'wasm-unsafe-eval'; "
-            f"connect-src {origin}; worker-src blob:; style-src 'self'"}
+            f"connect-src {origin}; worker-src blob:; style-src 'self'; img-src data:"}
 
 
 def test_a_zone_is_hidden_in_place_until_the_answer_then_shows_the_campaign_under_a_strict_csp(
@@ -85,6 +85,7 @@ def test_a_zone_shows_its_own_content_at_the_timeout_when_the_collector_does_not
     page.route("**/api/campaigns*", lambda route: None)  # a collector that never answers
     rtp_pages.add("page.js", PAGE_JS)
     page.goto(rtp_pages.add("index.html", PAGE % ""), wait_until="commit")  # the default 1,500 ms
+    page.wait_for_selector("#after", state="attached")
     page.wait_for_function(VISIBILITY.replace("() =>", "() => 'visible' ===", 1))
     assert page.evaluate("window.answered") is False
     assert page.text_content("#hero") == "Our product"
