@@ -67,6 +67,13 @@ def test_events_are_listed_oldest_first_with_the_fields_sent(store):
     assert [e["event_id"] for e in store.events(visitor_id="other")] == [view["event_id"]]
 
 
+def test_type_specific_fields_are_kept_in_props_and_listed_as_an_object(store):
+    view = event(type="view", values=[], props={"customVar1": "gold", "customVar5": "x" * 100})
+    plain = event()
+    assert store.add([view, plain]) == 2
+    assert [e["props"] for e in store.events()] == [{"customVar1": "gold", "customVar5": "x" * 100}, {}]
+
+
 def test_a_reopened_store_keeps_its_events_and_schema(db, store):
     sent = event()
     store.add([sent])
