@@ -207,15 +207,15 @@ class Personalizer:
         zone, text, link, name, control = placement
         if control:
             if self._page.has_zone(zone):
-                self._expose("control", name, self._report)
                 if self._debug:
                     self._debug(f"rtp debug: campaign {name!r} held back in zone #{zone} (control group)")
+                self._expose("control", name, self._report)
             return False
         shown = self._page.show_in_zone(zone, text, link, self._on_follow(name, self._report))
         if shown:
-            self._expose("impression", name, self._report)
             if self._debug:
                 self._debug(f"rtp debug: campaign {name!r} shown in zone #{zone}")
+            self._expose("impression", name, self._report)
         return shown
 
     def _expose(self, kind: str, name: str, report: Report) -> None:

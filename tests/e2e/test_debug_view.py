@@ -64,6 +64,8 @@ def test_rtp_debug_1_logs_each_call_request_answer_and_campaign(page, rtp_server
         f"rtp debug: GET {api}campaigns?visitor_id=",
         "rtp debug: GET api/campaigns answered HTTP 200: {\"campaigns\": [{\"name\": \"Hero offer\"",
         "rtp debug: campaign 'Hero offer' shown in zone #hero",
+        "rtp debug: POST collect: 1 event(s) ",  # its impression, delivered before the next question is asked
+        "rtp debug: POST collect answered HTTP 200",
         f"rtp debug: GET {api}visitor?visitor_id=",
         "rtp debug: GET api/visitor answered HTTP 200",
     ]
@@ -75,7 +77,7 @@ def test_rtp_debug_1_logs_each_call_request_answer_and_campaign(page, rtp_server
 def test_data_debug_turns_it_on_and_without_it_nothing_is_logged(page, rtp_pages, rtp_console):
     page.goto(rtp_pages.add("on.html", PAGE % " data-debug"))
     page.wait_for_function("() => window.answered === true")
-    assert len(debug_lines(rtp_console)) == 12
+    assert len(debug_lines(rtp_console)) == 14
     rtp_console.clear()
     page.goto(rtp_pages.add("off.html", PAGE % ""))
     page.wait_for_function(TAG_READY)
