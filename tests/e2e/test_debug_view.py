@@ -4,10 +4,6 @@ campaign shown; without either, none."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from rtp_tag.pytest_plugin import TAG_READY
 
 CAMPAIGNS = """
@@ -32,16 +28,6 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><script src="{tag}"%s
 </script></head><body><div id="hero">Our product</div></body></html>"""
 
 
-@pytest.fixture
-def rtp_server_args(tmp_path: Path) -> tuple[str, ...]:
-    path = tmp_path / "campaigns.toml"
-    path.write_text(CAMPAIGNS)
-    return ("--campaigns", str(path))
-
-
-@pytest.fixture(autouse=True)
-def _patient(page) -> None:
-    page.set_default_timeout(60_000)
 
 
 def debug_lines(console: list[str]) -> list[str]:

@@ -81,21 +81,6 @@ ASK_VISITOR = "() => new Promise(resolve => rtp('get', 'visitor', resolve))"
 
 
 @pytest.fixture
-def campaigns() -> str | Path:
-    """The campaigns file's text (or an existing file); parametrize to change it."""
-    return CAMPAIGNS
-
-
-@pytest.fixture
-def rtp_server_args(tmp_path: Path, campaigns: str | Path) -> tuple[str, ...]:
-    if isinstance(campaigns, Path):
-        return ("--campaigns", str(campaigns))
-    path = tmp_path / "campaigns.toml"
-    path.write_text(campaigns)
-    return ("--campaigns", str(path))
-
-
-@pytest.fixture
 def site(rtp_pages):
     """The whitepaper page and the product page with the hero, on a second origin."""
     return {

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +21,6 @@ import pytest
 from rtp_tag.consent import PRIVACY_KEY
 from rtp_tag.pytest_plugin import TAG_READY, Collector
 
-BOOT_MS = 60_000
 ARRIVAL_S = 60.0
 DEFAULT_HERO = "Our product"
 CAMPAIGNS = """
@@ -73,16 +71,8 @@ def page_html(script_attributes: str = "", body: str = "") -> str:
     )
 
 
-@pytest.fixture
-def rtp_server_args(tmp_path: Path) -> tuple[str, ...]:
-    path = tmp_path / "campaigns.toml"
-    path.write_text(CAMPAIGNS)
-    return ("--campaigns", str(path))
-
-
 @pytest.fixture(autouse=True)
-def _patient(page: Any) -> None:
-    page.set_default_timeout(BOOT_MS)
+def _wired(page: Any) -> None:
     page.add_init_script(WIRE)
 
 

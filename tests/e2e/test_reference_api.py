@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from rtp_tag.pytest_plugin import TAG_READY
 
 CASES = json.loads((Path(__file__).resolve().parents[1] / "unit" / "check_pattern_cases.json").read_text("utf-8"))[
@@ -33,16 +31,6 @@ PAGE_ERRORS = """<script>
 DECIDED = "() => window.decided === true"
 
 
-@pytest.fixture
-def rtp_server_args(tmp_path: Path) -> tuple[str, ...]:
-    path = tmp_path / "campaigns.toml"
-    path.write_text(CAMPAIGNS)
-    return ("--campaigns", str(path))
-
-
-@pytest.fixture(autouse=True)
-def _patient(page) -> None:
-    page.set_default_timeout(60_000)
 
 
 def tag_page(body: str = "", head: str = "") -> str:

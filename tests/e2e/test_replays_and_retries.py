@@ -23,10 +23,6 @@ TAG_PAGE = '<!doctype html><html><head><script src="{tag}"></script><link rel="i
 SAVE = "([key, calls]) => localStorage.setItem(key, JSON.stringify(calls))"
 
 
-@pytest.fixture(autouse=True)
-def _patient(page) -> None:
-    page.set_default_timeout(60_000)
-
 
 def saved_call(page_url: str, ts_ms: int, value: str) -> dict:
     """A call as the loader saves it for a later page."""

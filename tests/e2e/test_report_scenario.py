@@ -65,12 +65,6 @@ cores are shared; this bounds a hang, it measures nothing."""
 SETTLED = "() => window.visitorAnswer !== undefined"  # answers come in call order: campaigns are shown
 
 
-@pytest.fixture
-def rtp_server_args(tmp_path: Path) -> tuple[str, ...]:
-    path = tmp_path / "campaigns.toml"
-    path.write_text(CAMPAIGNS)
-    return ("--campaigns", str(path))
-
 
 @pytest.fixture
 def site(rtp_pages) -> dict[str, str]:

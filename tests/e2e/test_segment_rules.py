@@ -10,7 +10,6 @@ are settled by then).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -86,12 +85,6 @@ IPHONE = (
     "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
 )
 
-
-@pytest.fixture
-def rtp_server_args(tmp_path: Path) -> tuple[str, ...]:
-    path = tmp_path / "campaigns.toml"
-    path.write_text(CAMPAIGNS)
-    return ("--campaigns", str(path))
 
 
 @pytest.fixture

@@ -11,10 +11,6 @@ view the navigation had queued would be stored too.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from rtp_tag.pytest_plugin import TAG_READY
 
 CAMPAIGNS = """
@@ -59,16 +55,6 @@ APP = """<!doctype html><html><head><meta charset="utf-8">
 </script></head><body><div id="main"><div id="hero">Our product</div></div></body></html>"""
 
 
-@pytest.fixture
-def rtp_server_args(tmp_path: Path) -> tuple[str, ...]:
-    path = tmp_path / "campaigns.toml"
-    path.write_text(CAMPAIGNS)
-    return ("--campaigns", str(path))
-
-
-@pytest.fixture(autouse=True)
-def _patient(page) -> None:
-    page.set_default_timeout(60_000)
 
 
 def views(collector) -> list[tuple[str, str]]:

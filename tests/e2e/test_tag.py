@@ -71,10 +71,6 @@ def no_throw(call: str) -> str:
     return f"() => {{ try {{ {call}; return 'returned'; }} catch (error) {{ return 'threw ' + error; }} }}"
 
 
-@pytest.fixture(autouse=True)
-def _patient(page: Any) -> None:
-    page.set_default_timeout(BOOT_MS)
-
 
 WIRE_RECORDER = """(() => {
   const posts = window.__rtpWire = [];

@@ -9,10 +9,6 @@ is a state the test controls rather than a race.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from rtp_tag.pytest_plugin import TAG_READY
 
 CAMPAIGNS = """
@@ -38,16 +34,6 @@ document.addEventListener('rtp:campaigns', function () { window.answered = true;
 VISIBILITY = "() => getComputedStyle(document.getElementById('hero')).visibility"
 
 
-@pytest.fixture
-def rtp_server_args(tmp_path: Path) -> tuple[str, ...]:
-    path = tmp_path / "campaigns.toml"
-    path.write_text(CAMPAIGNS)
-    return ("--campaigns", str(path))
-
-
-@pytest.fixture(autouse=True)
-def _patient(page) -> None:
-    page.set_default_timeout(60_000)
 
 
 def strict_policy(collector) -> dict[str, str]:
