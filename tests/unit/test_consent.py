@@ -20,26 +20,11 @@ from rtp_tag.outbox import Outbox
 from rtp_tag.session import SessionLedger, VISITOR_KEY, visitor_id
 from rtp_tag.storage import MemoryStorage
 
+from test_commands import Console, Courier  # the fake console and courier the command tests use
+
 PAGE = "https://www.site.example/"
 T0 = 1_700_000_000.0
 NO_SIGNALS = PrivacySettings()
-
-
-class Console:
-    def __init__(self):
-        self.errors = []
-        self.warnings = []
-
-    def error(self, message):
-        self.errors.append(message)
-
-    def warn(self, message):
-        self.warnings.append(message)
-
-
-class Courier:
-    def flush(self):
-        pass
 
 
 class Personalization:
