@@ -11,8 +11,9 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -196,28 +197,17 @@ LOSS_TABS = 4
 LOSS_OUTAGES = 3
 
 
-def test_no_event_is_lost_or_doubled_while_the_collector_is_killed_three_times(
-    context, rtp_server, rtp_pages, browser_name, capsys
-):
-    url = rtp_pages.add("index.html", '<script src="{tag}"></script><p>loss test</p>')
+def send_through_outages(context: Any, url: str, outages: Callable[[random.Random], list[str]]) -> str:
+    """Send LOSS_EVENTS values from LOSS_TABS tabs of ``url`` while ``outages`` (on a
+    thread of its own, with a seeded random source) takes the collector down; return
+    what happened, for the report line."""
     tabs = [context.new_page() for _ in range(LOSS_TABS)]
     for tab in tabs:
         tab.goto(url)
         tab.wait_for_function(TAG_READY)
     seed = random.randrange(1 << 30)
-    rng = random.Random(seed)
-    outages: list[str] = []
-
-    def chaos() -> None:
-        for _ in range(LOSS_OUTAGES):
-            time.sleep(rng.uniform(0.5, 2.5))
-            rtp_server.kill()  # SIGKILL, mid-request or not
-            down_for = rng.uniform(0.3, 2.0)
-            time.sleep(down_for)
-            rtp_server.start()
-            outages.append(f"{down_for:.1f}s")
-
-    killer = threading.Thread(target=chaos)
+    done: list[str] = []
+    killer = threading.Thread(target=lambda: done.extend(outages(random.Random(seed))))
     killer.start()
     try:
         for index in range(LOSS_EVENTS):
@@ -226,18 +216,40 @@ def test_no_event_is_lost_or_doubled_while_the_collector_is_killed_three_times(
                 tabs[0].wait_for_timeout(200)  # spread the 500 events over about 10 s of outages
     finally:
         killer.join()
-    rtp_server.wait_for_events(LOSS_EVENTS, timeout=120)
-    counts = _values(rtp_server)
+    return f"seed {seed}; outages: {', '.join(done)}"
+
+
+def assert_each_sent_value_stored_once(collector: Collector, capsys: Any, label: str) -> None:
+    collector.wait_for_events(LOSS_EVENTS, timeout=120)
+    counts = _values(collector)
     lost = [f"loss-{i}" for i in range(LOSS_EVENTS) if counts[f"loss-{i}"] == 0]
     doubled = [value for value, count in counts.items() if count > 1]
     with capsys.disabled():
         print(
-            f"\nloss test [{browser_name}, seed {seed}]: {LOSS_EVENTS} sent from {LOSS_TABS} tabs, "
-            f"{sum(counts.values())} stored, {len(lost)} lost, {len(doubled)} doubled; "
-            f"collector killed {len(outages)} times (down {', '.join(outages)})"
+            f"\n{label}: {LOSS_EVENTS} sent from {LOSS_TABS} tabs, {sum(counts.values())} stored, "
+            f"{len(lost)} lost, {len(doubled)} doubled"
         )
     assert lost == [] and doubled == []
     assert sum(counts.values()) == LOSS_EVENTS
+
+
+def test_no_event_is_lost_or_doubled_while_the_collector_is_killed_three_times(
+    context, rtp_server, rtp_pages, browser_name, capsys
+):
+    def outages(rng: random.Random) -> list[str]:
+        done = []
+        for _ in range(LOSS_OUTAGES):
+            time.sleep(rng.uniform(0.5, 2.5))
+            rtp_server.kill()  # SIGKILL, mid-request or not
+            down_for = rng.uniform(0.3, 2.0)
+            time.sleep(down_for)
+            rtp_server.start()
+            done.append(f"collector down {down_for:.1f}s")
+        return done
+
+    url = rtp_pages.add("index.html", '<script src="{tag}"></script><p>loss test</p>')
+    happened = send_through_outages(context, url, outages)
+    assert_each_sent_value_stored_once(rtp_server, capsys, f"loss test [{browser_name}, {happened}]")
 
 
 NGINX_CONFIG = """
@@ -330,53 +342,31 @@ def replicas(postgres, rtp_dist, tmp_path) -> Iterator[list[Collector]]:
 def test_no_event_is_lost_or_doubled_across_three_replicas_on_postgresql_killed_in_turn_and_a_database_restart(
     context, postgres, replicas, tmp_path, browser_name, capsys
 ):
+    def outages(rng: random.Random) -> list[str]:
+        done = []
+        for turn in range(LOSS_OUTAGES * 2):
+            time.sleep(rng.uniform(0.3, 1.5))
+            if turn == LOSS_OUTAGES:
+                postgres.restart("immediate")  # as a crash of the database would
+                done.append("database")
+                continue
+            victim = rng.randrange(REPLICAS)
+            replicas[victim].kill()  # SIGKILL, mid-request or not
+            down_for = rng.uniform(0.3, 2.0)
+            time.sleep(down_for)
+            replicas[victim].start()
+            done.append(f"replica {victim} {down_for:.1f}s")
+        return done
+
     balancer = Balancer(tmp_path / "nginx", replicas)
     pages = Pages(tmp_path / "site", balancer)  # type: ignore[arg-type]  # the tag and /collect via nginx
     try:
         url = pages.add("index.html", '<script src="{tag}"></script><p>loss test behind a balancer</p>')
-        tabs = [context.new_page() for _ in range(LOSS_TABS)]
-        for tab in tabs:
-            tab.goto(url)
-            tab.wait_for_function(TAG_READY)
-        seed = random.randrange(1 << 30)
-        rng = random.Random(seed)
-        outages: list[str] = []
-
-        def chaos() -> None:
-            for turn in range(LOSS_OUTAGES * 2):
-                time.sleep(rng.uniform(0.3, 1.5))
-                if turn == LOSS_OUTAGES:
-                    postgres.restart("immediate")  # as a crash of the database would
-                    outages.append("database")
-                    continue
-                victim = rng.randrange(REPLICAS)
-                replicas[victim].kill()  # SIGKILL, mid-request or not
-                down_for = rng.uniform(0.3, 2.0)
-                time.sleep(down_for)
-                replicas[victim].start()
-                outages.append(f"replica {victim} {down_for:.1f}s")
-
-        killer = threading.Thread(target=chaos)
-        killer.start()
-        try:
-            for index in range(LOSS_EVENTS):
-                tabs[index % LOSS_TABS].evaluate("v => rtp('send', 'event', {value: v})", f"loss-{index}")
-                if index % 10 == 9:
-                    tabs[0].wait_for_timeout(200)  # spread the 500 events over about 10 s of outages
-        finally:
-            killer.join()
-        replicas[0].wait_for_events(LOSS_EVENTS, timeout=120)
-        counts = _values(replicas[0])
-        lost = [f"loss-{i}" for i in range(LOSS_EVENTS) if counts[f"loss-{i}"] == 0]
-        doubled = [value for value, count in counts.items() if count > 1]
-        with capsys.disabled():
-            print(
-                f"\nloss test behind nginx [{browser_name}, seed {seed}]: {LOSS_EVENTS} sent from {LOSS_TABS} tabs "
-                f"to {REPLICAS} replicas on PostgreSQL, {sum(counts.values())} stored, {len(lost)} lost, "
-                f"{len(doubled)} doubled; outages: {', '.join(outages)}"
-            )
-        assert lost == [] and doubled == []
-        assert sum(counts.values()) == LOSS_EVENTS
+        happened = send_through_outages(context, url, outages)
+        assert_each_sent_value_stored_once(
+            replicas[0], capsys,
+            f"loss test behind nginx to {REPLICAS} replicas on PostgreSQL [{browser_name}, {happened}]",
+        )
     finally:
         pages.close()
         balancer.stop()
