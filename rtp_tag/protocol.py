@@ -35,6 +35,12 @@ JSON_FIELDS = ("values", "props")
 CUSTOM_VARS = tuple(f"customVar{number}" for number in range(1, 6))
 """``rtp('set', 'customVar1', value)`` ... ``customVar5``: sent in the next view's props."""
 MAX_CUSTOM_VAR_LENGTH = 100
+PROPS_FIELDS: dict[str, tuple[str, ...]] = {
+    "event": (),
+    "view": CUSTOM_VARS,
+    **{kind: ("campaign",) for kind in CAMPAIGN_EVENT_TYPES},
+}
+"""The fields each event type may carry in its ``props`` object."""
 
 
 class ProtocolError(ValueError):
@@ -92,13 +98,7 @@ def check_event(event: object) -> dict[str, Any]:
         check_values(event["values"])
     elif event["values"] != []:
         raise ProtocolError(f"{_article(kind)} {kind} carries no values: send values as 'event'")
-    if kind in CAMPAIGN_EVENT_TYPES:
-        props = event.get("props")
-        if not isinstance(props, Mapping) or "campaign" not in props:
-            raise ProtocolError(
-                f"{_article(kind)} {kind} names its campaign: give props.campaign, the campaign's name"
-            )
-        check_value(props["campaign"], where="props.campaign")
+    _check_props(kind, event.get("props", {}))
     for field in ("event_id", "session_id", "visitor_id"):
         _check_text(event, field, MAX_ID_LENGTH, required=True)
     _check_text(event, "url", MAX_URL_LENGTH, required=True)
@@ -110,10 +110,6 @@ def check_event(event: object) -> dict[str, Any]:
     dropped = event.get("dropped", 0)
     if isinstance(dropped, bool) or not isinstance(dropped, int) or not 0 <= dropped < MAX_SAFE_INTEGER:
         raise ProtocolError("dropped must be a whole number of events, 0 or more")
-    if not isinstance(event.get("props", {}), Mapping):
-        raise ProtocolError("props must be an object of the event's type-specific fields ({} for none)")
-    if kind == "view":
-        _check_custom_vars(event.get("props", {}))
     return dict(event)
 
 
@@ -135,15 +131,25 @@ def stored_event(event: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _check_custom_vars(props: Mapping[str, Any]) -> None:
-    """A view's props are its custom variables: ``customVar1`` .. ``customVar5``, each a
-    string of at most ``MAX_CUSTOM_VAR_LENGTH`` characters."""
+def _check_props(kind: str, props: object) -> None:
+    """An event's type-specific fields (``PROPS_FIELDS``): a campaign event names its
+    campaign; a view's custom variables are strings of at most ``MAX_CUSTOM_VAR_LENGTH``
+    characters; nothing else is accepted, so nothing unchecked is stored."""
+    if not isinstance(props, Mapping):
+        raise ProtocolError("props must be an object of the event's type-specific fields ({} for none)")
+    allowed = PROPS_FIELDS[kind]
+    for key in props:
+        if key not in allowed:
+            theirs = ", ".join(allowed) or "none"
+            raise ProtocolError(f"props.{key} is not a field of {kind!r} events (theirs: {theirs})")
+    if kind in CAMPAIGN_EVENT_TYPES:
+        if "campaign" not in props:
+            raise ProtocolError(f"{_article(kind)} {kind} names its campaign: give props.campaign, the campaign's name")
+        check_value(props["campaign"], where="props.campaign")
     for key, value in props.items():
-        if key not in CUSTOM_VARS:
-            raise ProtocolError(f"props.{key} is not a field of 'view' events (theirs: {', '.join(CUSTOM_VARS)})")
-        if not isinstance(value, str):
+        if key in CUSTOM_VARS and not isinstance(value, str):
             raise ProtocolError(f"props.{key} must be a string, not {describe(value)}")
-        if len(value) > MAX_CUSTOM_VAR_LENGTH:
+        if key in CUSTOM_VARS and len(value) > MAX_CUSTOM_VAR_LENGTH:
             raise ProtocolError(
                 f"props.{key} is {len(value)} characters long; at most {MAX_CUSTOM_VAR_LENGTH} are allowed"
             )

@@ -191,9 +191,11 @@ def test_a_view_carries_custom_vars_in_props():
         ("view", {"customVar6": "x"}, "props.customVar6 is not a field of 'view' events (theirs: customVar1, "),
         ("view", {"customVar1": 7}, "props.customVar1 must be a string, not a number"),
         ("view", {"customVar2": "x" * 101}, "props.customVar2 is 101 characters long; at most 100 are allowed"),
+        ("event", {"customVar1": "x"}, "props.customVar1 is not a field of 'event' events (theirs: none)"),
+        ("impression", {"campaign": "Hero", "zone": "hero"}, "props.zone is not a field of 'impression' events"),
     ],
 )
 def test_bad_props_are_refused_saying_which_field(kind, props, message):
-    event = valid_event(type=kind, props=props, **({"values": []} if kind == "view" else {}))
+    event = valid_event(type=kind, props=props, **({"values": []} if kind != "event" else {}))
     with pytest.raises(ProtocolError, match=message.replace("(", r"\(").replace(")", r"\)")):
         check_event(event)
