@@ -15,12 +15,15 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from rtp_tag.pytest_plugin import Collector
+
+from sample_events import example_event
 
 CAMPAIGNS = """
 [[segments]]
@@ -36,13 +39,10 @@ text = "Join the live demo"
 """
 
 
-def event(**overrides: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "type": "event", "values": ["download - example whitepaper"], "event_id": uuid.uuid4().hex,
-        "session_id": "s1", "visitor_id": "v1", "account": "acme", "url": "https://site.example/",
-        "ts": int(time.time() * 1000),
-    }
-    return data | overrides
+event = partial(
+    example_event, values=["download - example whitepaper"], session_id="s1", visitor_id="v1", account="acme",
+    url="https://site.example/", referrer=None,
+)
 
 
 def get(collector: Collector, path: str) -> tuple[int, dict[str, str], Any]:

@@ -7,11 +7,10 @@ import json
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +18,12 @@ import pytest
 
 from rtp_tag.pytest_plugin import Collector
 
+from sample_events import example_event
+
 SITE = "https://www.site.example"
 
 
-def event(**overrides: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "type": "event", "values": ["MyEvent"], "event_id": uuid.uuid4().hex, "session_id": "s" * 32,
-        "visitor_id": "v" * 32, "account": "ACME-1", "url": f"{SITE}/", "ts": int(time.time() * 1000),
-    }
-    return {**data, **overrides}
+event = partial(example_event, url=f"{SITE}/", referrer=None)
 
 
 def call(

@@ -14,7 +14,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -32,26 +31,11 @@ from rtp_tag.protocol import (
 )
 from rtp_tag.pytest_plugin import Collector
 
+from sample_events import example_event as event
+
 OTHER_ORIGIN = "http://site.example"
 on_both_stores = pytest.mark.parametrize("rtp_server_db", ["sqlite", "postgresql"], indirect=True)
 """For the tests of what is stored and listed: they run on SQLite and on PostgreSQL."""
-
-
-def event(**overrides: Any) -> dict[str, Any]:
-    """A valid event as the tag sends it; ``overrides`` replace or (with None) remove fields."""
-    data: dict[str, Any] = {
-        "type": "event",
-        "values": ["MyEvent"],
-        "event_id": uuid.uuid4().hex,
-        "session_id": "s" * 32,
-        "visitor_id": "v" * 32,
-        "account": "ACME-1",
-        "url": "https://site.example/whitepaper",
-        "referrer": "https://site.example/",
-        "ts": int(time.time() * 1000),
-    }
-    data.update(overrides)
-    return {key: value for key, value in data.items() if value is not None}
 
 
 def fetch(collector: Collector, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import time
-import uuid
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from rtp_tag.collector.stores import SqliteStore, UnknownCursor, open_store
 from rtp_tag.collector.stores import sqlite as sqlite_module
 
+from sample_events import example_event
 
-def event(visitor_id: str = "v" * 32, **overrides: Any) -> dict[str, Any]:
-    data = {
-        "type": "event", "values": ["x"], "event_id": uuid.uuid4().hex, "session_id": "s" * 32,
-        "visitor_id": visitor_id, "account": "ACME-1", "url": "https://site.example/", "ts": 1,
-    }
-    return {**data, **overrides}
+event = partial(example_event, values=["x"], url="https://site.example/", referrer=None, ts=1)
 
 
 @pytest.fixture
@@ -29,7 +24,7 @@ def store(tmp_path: Path):
 
 
 def test_deleting_a_visitor_removes_only_their_events_and_says_how_many(store):
-    store.add([event("me"), event("them"), event("me")])
+    store.add([event(visitor_id="me"), event(visitor_id="them"), event(visitor_id="me")])
     assert store.delete_visitor("me") == 2
     assert store.events(visitor_id="me") == []
     assert [row["visitor_id"] for row in store.events()] == ["them"]
