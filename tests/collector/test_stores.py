@@ -189,6 +189,38 @@ def test_a_database_lost_while_serving_is_unavailable_then_recovers_by_itself(po
         store.close()
 
 
+def test_a_page_waits_for_an_insert_in_flight_on_postgresql_so_paging_skips_no_event(postgres):
+    """PostgreSQL hands out ``seq`` before commit: one replica's insert can commit after
+    another's later one. A page read waits for inserts in flight rather than handing
+    out a ``seq`` beyond one still to commit, which a client paging with ``after``
+    would never see."""
+    url = postgres.create_database("paging_in_flight")
+    store = open_store(url)
+    blocker = psycopg.connect(url)
+    try:
+        store.add([event(visitor_id="slow", values=["seed"])])
+        blocker.execute("SELECT * FROM profiles WHERE visitor_id = 'slow' FOR UPDATE")  # holds the slow insert
+        slow = threading.Thread(target=store.add, args=([event(visitor_id="slow", values=["slow"])],))
+        slow.start()  # takes its seq, then waits on the profile row
+        deadline = time.monotonic() + 30
+        while not blocker.execute("SELECT 1 FROM pg_locks WHERE NOT granted").fetchone():
+            assert time.monotonic() < deadline, "the slow insert never reached the profile row"
+            time.sleep(0.05)
+        store.add([event(visitor_id="fast", values=["fast"])])  # a later seq, committed first
+        pages: list[list[dict]] = []
+        reader = threading.Thread(target=lambda: pages.append(store.events()))
+        reader.start()
+        reader.join(timeout=2)  # unfixed, the read answers at once, without the slow event
+        blocker.rollback()  # the slow insert goes on and commits
+        slow.join(timeout=30)
+        reader.join(timeout=30)
+        assert [e["values"] for e in pages[0]] == [["seed"], ["slow"], ["fast"]]
+        assert store.events(after=pages[0][-1]["seq"]) == []
+    finally:
+        blocker.close()
+        store.close()
+
+
 def test_events_are_paged_by_seq_and_a_cursor_never_handed_out_is_refused(store):
     sent = [event(values=[f"e{i}"]) for i in range(5)]
     store.add(sent)

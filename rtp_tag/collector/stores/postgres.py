@@ -142,6 +142,10 @@ _MIGRATIONS: dict[int, tuple[str | Callable[[psycopg.Connection[Any]], None], ..
 """Each schema version's steps from the one before (statements, or functions for what
 SQL alone cannot do); a database at version N runs N+1.. in order, in one transaction."""
 _MIGRATION_LOCK = 0x7274_7074_6167  # "rtptag": the advisory lock replicas take turns on at start
+_INSERT_LOCK = 0x7274_7074_6168
+"""Held shared by every inserting transaction, and exclusively by a paging read: the
+read then waits for inserts in flight, so no event can commit later with a ``seq``
+below one the read hands out (a client paging with ``after`` would skip it)."""
 
 _COLUMNS = (*STORED_FIELDS, "received_at")
 _VISITOR_ROLLUPS = ("exposures", "exposure_sessions", "value_sessions")
@@ -207,6 +211,7 @@ class PostgresStore:
         stored = [stored_event(e) for e in events]
 
         def insert(conn: psycopg.Connection[Any]) -> int:
+            conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (_INSERT_LOCK,))
             new_ids: set[str] = set()
             for start in range(0, len(stored), _INSERT_ROWS):
                 chunk = stored[start : start + _INSERT_ROWS]
@@ -239,6 +244,7 @@ class PostgresStore:
         params.append(limit)
 
         def select(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_INSERT_LOCK,))
             if after > 0:
                 handed_out = conn.execute(
                     "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM events_seq_seq"
