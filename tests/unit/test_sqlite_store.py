@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import time
 from functools import partial
 from pathlib import Path
@@ -62,3 +64,97 @@ def test_commits_are_synced_fully_unless_the_url_asks_otherwise(tmp_path):
     finally:
         full.close()
         normal.close()
+
+
+WAIT = 30
+"""Seconds a test waits for its threads: a bound on a hang, never a timing figure."""
+
+
+def add_from_threads(store: SqliteStore, batches: dict[str, list[dict[str, Any]]]) -> dict[str, int | Exception]:
+    """``store.add`` each batch from a thread of its own; each caller checks, as soon as
+    it is answered, that another connection already reads its new events (committed)."""
+    outcomes: dict[str, int | Exception] = {}
+
+    def send(name: str, batch: list[dict[str, Any]]) -> None:
+        try:
+            outcomes[name] = store.add(batch)
+        except (sqlite3.Error, OverflowError) as problem:
+            outcomes[name] = problem
+            return
+        reader = sqlite3.connect(store_path[store])
+        try:
+            ids = [e["event_id"] for e in batch]
+            marks = ", ".join("?" for _ in ids)
+            found = reader.execute(f"SELECT count(*) FROM events WHERE event_id IN ({marks})", ids).fetchone()[0]
+        finally:
+            reader.close()
+        assert found == len(set(ids)), f"{name} was answered before its events were committed"
+
+    threads = [threading.Thread(target=send, args=item) for item in batches.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+        assert not thread.is_alive()
+    return outcomes
+
+
+store_path: dict[SqliteStore, Path] = {}
+
+
+@pytest.fixture
+def watched_store(tmp_path: Path):
+    path = tmp_path / "events.sqlite3"
+    opened = SqliteStore(path)
+    store_path[opened] = path
+    yield opened
+    opened.close()
+    del store_path[opened]
+
+
+def test_concurrent_adds_store_each_event_once_and_each_caller_gets_its_own_count(watched_store):
+    shared = [event(f"visitor{n}", event_id=f"shared-{n}") for n in range(5)]
+    batches = {
+        f"batch{n}": [event(f"visitor{n % 7}") for _ in range(n % 4 + 1)] + shared[: n % 3]
+        for n in range(30)
+    }
+    outcomes = add_from_threads(watched_store, batches)
+    new_ones = {name: len(batch) - len(shared[: int(name[5:]) % 3]) for name, batch in batches.items()}
+    shared_sent = {e["event_id"] for batch in batches.values() for e in batch if e["event_id"].startswith("shared")}
+    assert sum(outcomes.values()) == sum(new_ones.values()) + len(shared_sent)
+    for name, count in outcomes.items():  # its own events, plus the shared ones it happened to send first
+        assert new_ones[name] <= count <= new_ones[name] + int(name[5:]) % 3
+    rows = watched_store.events()
+    assert len(rows) == len({e["event_id"] for batch in batches.values() for e in batch})
+    assert len({row["event_id"] for row in rows}) == len(rows)
+
+
+def test_adds_that_share_a_commit_fail_alone_and_count_a_shared_event_once(watched_store):
+    watched_store._lock.acquire()  # holds the next commit back, so the adds below queue behind it
+    try:
+        leader = threading.Thread(target=watched_store.add, args=([event(event_id="leader")],))
+        leader.start()
+        batches = {
+            "first": [event(event_id="twice"), event(event_id="first-own")],
+            "second": [event(event_id="twice"), event(event_id="second-own")],
+            # a timestamp past SQLite's integers (the collector's checks stop it long before)
+            "refused": [event(event_id="refused-own"), event(ts=2**64, event_id="refused-bad")],
+        }
+        outcomes: dict[str, int | Exception] = {}
+        senders = threading.Thread(target=lambda: outcomes.update(add_from_threads(watched_store, batches)))
+        senders.start()
+        for _ in range(WAIT * 100):
+            with watched_store._adds._changed:
+                if len(watched_store._adds._queued) == 3:  # the three batches, behind the leader's
+                    break
+            time.sleep(0.01)
+        else:
+            raise AssertionError("the adds never queued")
+    finally:
+        watched_store._lock.release()
+    leader.join(WAIT)
+    senders.join(WAIT)
+    assert sorted([outcomes["first"], outcomes["second"]]) == [1, 2]  # "twice" counted by one of them
+    assert isinstance(outcomes["refused"], OverflowError)
+    stored = sorted(row["event_id"] for row in watched_store.events())
+    assert stored == ["first-own", "leader", "second-own", "twice"]  # none of the refused batch

@@ -2,7 +2,9 @@
 
 ``event_id`` is unique, so a resent event is stored once however often it arrives.
 Writes are durable when they return (``synchronous=FULL`` in WAL mode): a 2xx from
-``/collect`` survives a power cut, not only a killed process.
+``/collect`` survives a power cut, not only a killed process. Concurrent ``add`` calls
+share one transaction and its one disk flush (group_commit.py), each call's events in
+a savepoint of their own, so each call is still all or none.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from ...protocol import JSON_FIELDS, STORED_FIELDS, stored_event
 from ..profile import EMPTY_PROFILE, VisitorProfile, fold_all
 from .base import MAX_PAGE, Outcome, StoreBusy, StoreUnavailable, UnknownCursor, by_visitor
+from .group_commit import GroupCommit
 
 T = TypeVar("T")
 SCHEMA_VERSION = 4
@@ -159,6 +162,7 @@ class SqliteStore:
             str(path), check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT
         )
         self._db.row_factory = sqlite3.Row
+        self._adds: GroupCommit[_Batch, int] = GroupCommit(self._add_group)
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
@@ -188,19 +192,37 @@ class SqliteStore:
 
     def add(self, events: Iterable[dict[str, Any]]) -> int:
         """Store events not seen before (by ``event_id``), all or none, and fold each new
-        one into its visitor's profile in the same transaction; return how many were new."""
-        now = time.time()
-        stored = [stored_event(e) for e in events]
+        one into its visitor's profile in the same transaction; return how many were new.
+        Returns once the commit holding them is on disk, which other threads' concurrent
+        calls may share."""
+        return self._adds.submit(_Batch([stored_event(e) for e in events], time.time()))
 
-        def insert() -> int:
-            new = [e for e in stored if self._db.execute(_INSERT, _values(e, now)).rowcount == 1]
-            for (visitor, account), group in by_visitor(new).items():
-                row = self._db.execute(_PROFILE, (visitor, account)).fetchone()
-                profile = VisitorProfile.from_json(row[0]) if row else EMPTY_PROFILE
-                self._db.execute(_SAVE_PROFILE, (visitor, account, fold_all(group, profile).to_json()))
-            return len(new)
+    def _add_group(self, batches: Sequence[_Batch]) -> list[int | Exception]:
+        """Each batch in a savepoint of one transaction: one that fails is rolled back
+        alone and gets its error; the others' events commit together."""
 
-        return self._transaction(insert)
+        def insert_each() -> list[int | Exception]:
+            outcomes: list[int | Exception] = []
+            for batch in batches:
+                self._db.execute("SAVEPOINT batch")
+                try:
+                    outcomes.append(self._insert(batch))
+                except Exception as problem:
+                    self._db.execute("ROLLBACK TO batch")
+                    outcomes.append(problem)
+                self._db.execute("RELEASE batch")
+            return outcomes
+
+        return self._transaction(insert_each)
+
+    def _insert(self, batch: _Batch) -> int:
+        """Insert a batch's new events and fold them into their profiles; return how many were new."""
+        new = [e for e in batch.events if self._db.execute(_INSERT, _values(e, batch.received_at)).rowcount == 1]
+        for (visitor, account), group in by_visitor(new).items():
+            row = self._db.execute(_PROFILE, (visitor, account)).fetchone()
+            profile = VisitorProfile.from_json(row[0]) if row else EMPTY_PROFILE
+            self._db.execute(_SAVE_PROFILE, (visitor, account, fold_all(group, profile).to_json()))
+        return len(new)
 
     def events(self, visitor_id: str | None = None, after: int = 0, limit: int = MAX_PAGE) -> list[dict[str, Any]]:
         """Up to ``limit`` events with ``seq`` above ``after``, oldest first (see ``Store``)."""
@@ -351,6 +373,13 @@ class SqliteStore:
 
 
 _PROFILE = "SELECT profile FROM profiles WHERE visitor_id = ? AND account = ?"
+
+
+class _Batch(NamedTuple):
+    """One ``add`` call's events, as stored, and when they were received."""
+
+    events: list[dict[str, Any]]
+    received_at: float
 
 
 def _values(event: dict[str, Any], received_at: float) -> tuple[Any, ...]:
