@@ -10,8 +10,11 @@ its durable defaults: fsync and synchronous_commit on; ``sqlite-normal`` is SQLi
 costs) takes load from ``wrk``
 (Debian's), a separate process: every request a new event or batch of 20, each
 event with its own ``event_id``, for 1,000 visitors (so profiles are folded as in
-production). Prints requests/s, events/s and wrk's p50/p99 latency, and each
-row's events/s against SQLite, 1 worker, single events, measured in the same run.
+production). Prints requests/s, events/s and wrk's p50/p99 latency, each row's
+events/s against SQLite, 1 worker, single events, measured in the same run, and
+the CPU time the collector's processes spent per request (Linux ``/proc``): what
+bounds requests/s once commits are shared, and a figure that depends much less on
+the machine's other load than requests/s do.
 Needs a built tag in dist/ (the server serves it). A script that prints figures,
 not a test.
 """
@@ -19,6 +22,7 @@ not a test.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -78,6 +82,27 @@ def wrk(url: str, seconds: int, connections: int, batch: int, run: str, script: 
             "errors": float(errors[1]) if errors else 0.0}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` and its live descendants (``--workers``)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+        except OSError:
+            continue  # ended meanwhile
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    tree = {pid}
+    for _ in range(3):  # the server, its workers, anything they started
+        tree |= {child for child, parent in parents.items() if parent in tree}
+    return sum(times.get(member, 0.0) for member in tree)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
@@ -109,20 +134,27 @@ def main() -> int:
             collector.start()
             try:
                 wrk(collector.url, 2, args.connections, batch, f"warm{number}", script)
+                assert collector._process is not None
+                cpu_before = cpu_seconds(collector._process.pid)
                 figures = wrk(collector.url, args.seconds, args.connections, batch, f"run{number}", script)
+                served = figures["rps"] * args.seconds
+                figures["cpu_ms"] = (cpu_seconds(collector._process.pid) - cpu_before) * 1000 / served
             finally:
                 collector.stop()
             rows.append((store, workers, batch, figures))
             print(f"done: {store}, {workers} worker(s), batch {batch}: {figures}", file=sys.stderr)
     baseline = rows[0][3]["rps"] * rows[0][2]
     print(f"\n/collect under wrk (2 threads, {args.connections} connections, {args.seconds} s a row)\n")
-    print("| store | workers | events a request | requests/s | events/s | p50 | p99 | non-2xx | events/s vs row 1 |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| store | workers | events a request | requests/s | events/s | p50 | p99 | non-2xx | events/s vs row 1 "
+        "| collector CPU a request |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for store, workers, batch, f in rows:
         events = f["rps"] * batch
         print(
             f"| {store} | {workers} | {batch} | {f['rps']:,.0f} | {events:,.0f} | {f['p50']:.1f} ms | "
-            f"{f['p99']:.1f} ms | {f['errors']:.0f} | {events / baseline:.2f}x |"
+            f"{f['p99']:.1f} ms | {f['errors']:.0f} | {events / baseline:.2f}x | {f['cpu_ms']:.2f} ms |"
         )
     return 0
 
