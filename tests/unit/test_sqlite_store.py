@@ -144,7 +144,7 @@ def test_adds_that_share_a_commit_fail_alone_and_count_a_shared_event_once(watch
         senders = threading.Thread(target=lambda: outcomes.update(add_from_threads(watched_store, batches)))
         senders.start()
         for _ in range(WAIT * 100):
-            with watched_store._adds._changed:
+            with watched_store._adds._mutex:
                 if len(watched_store._adds._queued) == 3:  # the three batches, behind the leader's
                     break
             time.sleep(0.01)

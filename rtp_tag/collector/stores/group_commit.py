@@ -26,23 +26,27 @@ it raises, nothing of the group was committed and every caller gets that error."
 
 
 class _Ticket(Generic[B, R]):
-    """One caller's batch and, once its group has committed (or failed), its outcome."""
+    """One caller's batch and, once its group has committed (or failed), its outcome.
+    Its caller sleeps on ``wake`` (a lock it already holds) until it is either done or
+    asked to lead the next group: each thread is woken once, not at every commit."""
 
-    __slots__ = ("batch", "done", "outcome")
+    __slots__ = ("batch", "done", "outcome", "wake")
 
     def __init__(self, batch: B) -> None:
         self.batch = batch
         self.done = False
         self.outcome: R | BaseException | None = None
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
 
 class GroupCommit(Generic[B, R]):
     """Batches submitted from many threads, committed in groups by ``commit_group``,
-    one group at a time."""
+    one group at a time, in arrival order."""
 
     def __init__(self, commit_group: CommitGroup[B, R]) -> None:
         self._commit_group = commit_group
-        self._changed = threading.Condition()
+        self._mutex = threading.Lock()
         self._queued: list[_Ticket[B, R]] = []
         self._leading = False
 
@@ -50,28 +54,36 @@ class GroupCommit(Generic[B, R]):
         """``batch``'s result once a commit holds it; raises what the batch (or its
         whole group's transaction) raised, in which case none of it was stored."""
         ticket: _Ticket[B, R] = _Ticket(batch)
-        with self._changed:
-            self._queued.append(ticket)
-            while self._leading and not ticket.done:
-                self._changed.wait()
-            if not ticket.done:  # no group under way: lead the next one, ours included
-                self._leading = True
-                group, self._queued = self._queued, []
+        with self._mutex:
+            follow = self._leading
+            if follow:
+                self._queued.append(ticket)
+            self._leading = True
+        if follow:
+            ticket.wake.acquire()  # until our group is done, or we are to lead the next one
         if not ticket.done:
-            self._lead(group)
+            self._lead(ticket)
         if isinstance(ticket.outcome, BaseException):
             raise ticket.outcome
         return ticket.outcome  # type: ignore[return-value]  # done: the batch's result
 
-    def _lead(self, group: list[_Ticket[B, R]]) -> None:
+    def _lead(self, ticket: _Ticket[B, R]) -> None:
+        """Commit ``ticket``'s batch and every one queued behind it, answer them, and
+        hand the lead to the oldest batch queued meanwhile (if any)."""
+        with self._mutex:
+            group, self._queued = [ticket, *self._queued], []
         outcomes: Sequence[R | BaseException]
         try:
-            outcomes = self._commit_group([ticket.batch for ticket in group])
+            outcomes = self._commit_group([member.batch for member in group])
         except BaseException as problem:  # the group's transaction failed: nothing of it stored
             outcomes = [problem] * len(group)
-        with self._changed:
-            for ticket, outcome in zip(group, outcomes, strict=True):
-                ticket.outcome = outcome
-                ticket.done = True
-            self._leading = False
-            self._changed.notify_all()
+        for member, outcome in zip(group, outcomes, strict=True):
+            member.outcome = outcome
+            member.done = True
+        with self._mutex:
+            successor = self._queued.pop(0) if self._queued else None
+            self._leading = successor is not None
+        for member in group[1:]:
+            member.wake.release()
+        if successor is not None:
+            successor.wake.release()
