@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import socket
@@ -74,7 +73,7 @@ def run(
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", proxy_headers=False)
     server = _AnnouncingServer(config)
     try:
-        asyncio.run(server.serve())
+        server.run()  # on the event loop uvicorn picks (uvloop when installed)
     finally:
         store.close()
     return 0 if server.started else 1
