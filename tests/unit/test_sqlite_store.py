@@ -113,9 +113,9 @@ def watched_store(tmp_path: Path):
 
 
 def test_concurrent_adds_store_each_event_once_and_each_caller_gets_its_own_count(watched_store):
-    shared = [event(f"visitor{n}", event_id=f"shared-{n}") for n in range(5)]
+    shared = [event(visitor_id=f"visitor{n}", event_id=f"shared-{n}") for n in range(5)]
     batches = {
-        f"batch{n}": [event(f"visitor{n % 7}") for _ in range(n % 4 + 1)] + shared[: n % 3]
+        f"batch{n}": [event(visitor_id=f"visitor{n % 7}") for _ in range(n % 4 + 1)] + shared[: n % 3]
         for n in range(30)
     }
     outcomes = add_from_threads(watched_store, batches)
