@@ -6,6 +6,7 @@ must not depend on which database a site chose.
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import threading
 import time
@@ -219,6 +220,49 @@ def test_a_page_waits_for_an_insert_in_flight_on_postgresql_so_paging_skips_no_e
     finally:
         blocker.close()
         store.close()
+
+
+def test_concurrent_batches_on_postgresql_never_deadlock_and_count_each_event_once(postgres):
+    """Batches of the tag's events arrive at once on replicas: each locks the rollups'
+    shared counter rows (a campaign's day, a value's day) and the event ids in one
+    order, so none waits out PostgreSQL's deadlock detection (and fails, then retries)."""
+    url = postgres.create_database("concurrent_batches")
+    database = url.rsplit("/", 1)[1]
+    rng = random.Random(7)
+    resent = [event(values=["shared"]) for _ in range(20)]
+
+    def batch(number: int) -> list[dict]:
+        batch = [event(values=rng.sample(["a", "b", "c", "d", "e"], 2), session_id=f"s{number % 5}") for _ in range(10)]
+        batch += [event(type=kind, values=[], props={"campaign": rng.choice(["Hero", "Aside"])}, session_id=f"s{n}")
+                  for n, kind in enumerate(rng.choices(["impression", "click", "control"], k=6))]
+        batch += rng.sample(resent, 4)  # the same events resent, in other orders
+        rng.shuffle(batch)
+        return batch
+
+    batches = [batch(number) for number in range(48)]
+    stores = [open_store(url) for _ in range(3)]  # three replicas
+    try:
+        added: list[int] = []
+        threads = [
+            threading.Thread(target=lambda n=n: added.extend(stores[n % 3].add(b) for b in batches[n::8]))
+            for n in range(8)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        distinct = {e["event_id"] for b in batches for e in b}
+        assert sum(added) == len(distinct) == len(stores[0].events())
+    finally:
+        for store in stores:
+            store.close()
+    with psycopg.connect(postgres.url("postgres"), autocommit=True) as admin:
+        deadline = time.monotonic() + 30  # a closed connection's server process ends, and reports its counts, soon after
+        while admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (database,)).fetchone()[0]:
+            assert time.monotonic() < deadline, "the stores' connections did not end"
+            time.sleep(0.1)
+        deadlocks = admin.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = %s", (database,)).fetchone()
+    assert deadlocks == (0,)
 
 
 def test_events_are_paged_by_seq_and_a_cursor_never_handed_out_is_refused(store):

@@ -24,11 +24,11 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ...protocol import JSON_FIELDS, STORED_FIELDS, stored_event
+from ...protocol import CAMPAIGN_EVENT_TYPES, JSON_FIELDS, STORED_FIELDS, stored_event
 from ..profile import EMPTY_PROFILE, VisitorProfile, fold_all
 from .base import MAX_PAGE, Outcome, StoreBusy, StoreUnavailable, UnknownCursor, by_visitor
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _fold_stored_events(conn: psycopg.Connection[Any]) -> None:
@@ -138,6 +138,15 @@ _MIGRATIONS: dict[int, tuple[str | Callable[[psycopg.Connection[Any]], None], ..
     GROUP BY e.account, value, e.session_id, e.visitor_id
     ON CONFLICT DO NOTHING;
     """,),
+    # The rollups move from per-row triggers to ordered statements in ``add`` (see
+    # ``_roll_up``): triggers locked the shared counter rows in each batch's order, and
+    # concurrent batches deadlocked on them.
+    5: ("""
+    DROP TRIGGER roll_up_event ON events;
+    DROP TRIGGER count_value_session ON value_sessions;
+    DROP FUNCTION rtp_roll_up_event();
+    DROP FUNCTION rtp_count_value_session();
+    """,),
 }
 """Each schema version's steps from the one before (statements, or functions for what
 SQL alone cannot do); a database at version N runs N+1.. in order, in one transaction."""
@@ -152,6 +161,7 @@ _VISITOR_ROLLUPS = ("exposures", "exposure_sessions", "value_sessions")
 """Rollups holding visitor ids: erasure and retention delete from them too."""
 _COLUMN_LIST = ", ".join(f'"{column}"' for column in _COLUMNS)
 _INSERT_ROWS = 500
+_NEXT_SEQS = "SELECT nextval('events_seq_seq') FROM generate_series(1, %s) ORDER BY 1"
 """Events an INSERT statement carries at most (PostgreSQL takes 65,535 parameters)."""
 _PROFILE = "SELECT profile::text FROM profiles WHERE visitor_id = %s AND account = %s"
 _NEW_PROFILE = "INSERT INTO profiles (visitor_id, account, profile) VALUES (%s, %s, %s::jsonb)"
@@ -212,15 +222,20 @@ class PostgresStore:
 
         def insert(conn: psycopg.Connection[Any]) -> int:
             conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (_INSERT_LOCK,))
+            # Each event's seq in arrival order, then the rows inserted in event_id order:
+            # two batches holding the same events in other orders would otherwise each
+            # wait on an id the other inserted first (a deadlock).
+            seqs = [seq for (seq,) in conn.execute(_NEXT_SEQS, (len(stored),))]
+            in_id_order = sorted(zip(seqs, stored, strict=True), key=lambda pair: pair[1]["event_id"])
             new_ids: set[str] = set()
-            for start in range(0, len(stored), _INSERT_ROWS):
-                chunk = stored[start : start + _INSERT_ROWS]
-                one = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+            for start in range(0, len(in_id_order), _INSERT_ROWS):
+                chunk = in_id_order[start : start + _INSERT_ROWS]
+                one = "(" + ", ".join(["%s"] * (len(_COLUMNS) + 1)) + ")"
                 query = (
-                    f"INSERT INTO events ({_COLUMN_LIST}) VALUES {', '.join([one] * len(chunk))} "
-                    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+                    f"INSERT INTO events (seq, {_COLUMN_LIST}) OVERRIDING SYSTEM VALUE "
+                    f"VALUES {', '.join([one] * len(chunk))} ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
                 )
-                params = [value for event in chunk for value in _values(event, now)]
+                params = [value for seq, event in chunk for value in (seq, *_values(event, now))]
                 new_ids.update(row[0] for row in conn.execute(query.encode(), params))
             new = []
             for event in stored:  # each new event once, even if the request held it twice
@@ -228,6 +243,7 @@ class PostgresStore:
                     new_ids.discard(event["event_id"])
                     new.append(event)
             if new:
+                _roll_up(conn, new)
                 _fold_into_profiles(conn, by_visitor(new))
             return len(new)
 
@@ -385,6 +401,72 @@ class PostgresStore:
             except psycopg.OperationalError as problem:
                 raise StoreUnavailable(_first_line(problem, self.url)) from None
         raise AssertionError("unreachable")
+
+
+_ROLL_UP_CAMPAIGN_DAYS = """
+INSERT INTO campaign_days
+SELECT a, c, rtp_utc_day(t), k, count(*) FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[]) AS r(a, c, k, t)
+GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+ON CONFLICT (account, campaign, day, kind) DO UPDATE SET events = campaign_days.events + excluded.events
+"""
+_ROLL_UP_EXPOSURES = """
+INSERT INTO exposures
+SELECT a, c, k, v, min(t) FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[]) AS r(a, c, k, v, t)
+WHERE k <> 'click' GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+ON CONFLICT (account, campaign, kind, visitor_id) DO UPDATE SET first_ts = least(exposures.first_ts, excluded.first_ts)
+"""
+_ROLL_UP_EXPOSURE_SESSIONS = """
+INSERT INTO exposure_sessions
+SELECT a, c, k, s, min(v), min(t)
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[]) AS r(a, c, k, s, v, t)
+WHERE k <> 'click' GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+ON CONFLICT (account, campaign, kind, session_id)
+DO UPDATE SET first_ts = least(exposure_sessions.first_ts, excluded.first_ts)
+"""
+_ROLL_UP_VALUE_SESSIONS = """
+INSERT INTO value_sessions
+SELECT a, x, s, min(v), min(t), rtp_utc_day(min(t))
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[]) AS r(a, x, s, v, t)
+GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+ON CONFLICT (account, value, session_id) DO UPDATE SET first_ts = least(value_sessions.first_ts, excluded.first_ts)
+RETURNING account, value, day, xmax = 0
+"""
+_ROLL_UP_VALUE_DAYS = """
+INSERT INTO value_days
+SELECT a, x, d, count(*) FROM unnest(%s::text[], %s::text[], %s::text[]) AS r(a, x, d)
+GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+ON CONFLICT (account, value, day) DO UPDATE SET sessions = value_days.sessions + excluded.sessions
+"""
+
+
+def _roll_up(conn: psycopg.Connection[Any], new: list[dict[str, Any]]) -> None:
+    """Count new events into the report rollups (the tables of schema version 4), as
+    the SQLite store's triggers do. Each table's rows are locked in one order (the
+    statements sort by key) and the tables in one order, so concurrent batches on any
+    replicas wait for each other on the shared counter rows but never deadlock."""
+    shown = [e for e in new if e["type"] in CAMPAIGN_EVENT_TYPES]
+    if shown:
+        accounts, campaigns, kinds, visitors, sessions, times = (
+            list(column) for column in zip(
+                *((e["account"], e["props"]["campaign"], e["type"], e["visitor_id"], e["session_id"], e["ts"])
+                  for e in shown), strict=True,
+            )
+        )
+        conn.execute(_ROLL_UP_CAMPAIGN_DAYS, (accounts, campaigns, kinds, times))
+        conn.execute(_ROLL_UP_EXPOSURES, (accounts, campaigns, kinds, visitors, times))
+        conn.execute(_ROLL_UP_EXPOSURE_SESSIONS, (accounts, campaigns, kinds, sessions, visitors, times))
+    sent = [(e["account"], value, e["session_id"], e["visitor_id"], e["ts"])
+            for e in new if e["type"] == "event" for value in e["values"]]
+    if sent:
+        first_sessions = [
+            (account, value, day)
+            for account, value, day, inserted in conn.execute(
+                _ROLL_UP_VALUE_SESSIONS, [list(column) for column in zip(*sent, strict=True)]
+            ).fetchall()
+            if inserted
+        ]
+        if first_sessions:
+            conn.execute(_ROLL_UP_VALUE_DAYS, [list(column) for column in zip(*first_sessions, strict=True)])
 
 
 def _fold_into_profiles(conn: psycopg.Connection[Any], groups: dict[tuple[str, str], list[Any]]) -> None:
