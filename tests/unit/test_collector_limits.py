@@ -4,13 +4,14 @@ under Pyodide)."""
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from rtp_tag.collector.access import Access, AccessConfigError
 from rtp_tag.collector.limits import EventRateLimiter, retry_after
 from rtp_tag.collector.retention import keep_purging
+
+from test_delivery import run
 
 
 class Clock:
@@ -119,9 +120,6 @@ def test_retention_keeps_purging_while_serving_and_survives_a_failed_purge():
             await asyncio.sleep(0.01)
         task.cancel()
 
-    # A thread of its own: when e2e tests share the process, Playwright's sync API keeps
-    # a loop running in this one, where asyncio.run refuses to start.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(asyncio.run, asyncio.wait_for(serve_a_while(), 30)).result()
+    run(lambda: asyncio.wait_for(serve_a_while(), 30))  # a loop of its own, also beside e2e tests
     assert "failed" in said[0] and "database is locked" in said[0]
     assert any("deleted 3 event(s) received more than 30 day(s) ago" in line for line in said[1:])

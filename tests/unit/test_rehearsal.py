@@ -5,6 +5,8 @@ from rtp_tag.commands import CallContext
 from rtp_tag.config import TagConfig
 from rtp_tag.rehearsal import rehearse
 
+from test_delivery import run  # a loop of its own, also when e2e tests share the process
+
 CONFIG = TagConfig(collect_url="https://collector.example/collect", api_url="https://collector.example/", account="acme")
 T0 = 1_700_000_000.0
 CLICK = (["send", "event", {"value": "rtp:rehearsal"}], CallContext(url="https://site.example/", referrer="", ts=T0))
@@ -18,7 +20,7 @@ def test_a_rehearsal_builds_the_request_of_a_click_and_never_sends_it():
         for _ in range(5):  # the answer's settlement runs as the real one would
             await asyncio.sleep(0)
 
-    asyncio.run(scenario())
+    run(scenario)
     [body] = prepared
     [event] = json.loads(body)
     assert (event["type"], event["values"], event["account"]) == ("event", ["rtp:rehearsal"], "acme")
@@ -34,7 +36,7 @@ def test_a_rehearsal_keeps_nothing_between_runs():
             rehearse(CONFIG, [CLICK], prepared.append, clock=lambda: T0)
             await asyncio.sleep(0)
 
-    asyncio.run(scenario())
+    run(scenario)
     assert len(prepared) == 2
 
 
@@ -46,4 +48,4 @@ def test_a_rehearsal_that_fails_to_build_the_request_does_not_raise():
         rehearse(CONFIG, [CLICK], refuse, clock=lambda: T0)
         await asyncio.sleep(0)
 
-    asyncio.run(scenario())
+    run(scenario)
