@@ -10,7 +10,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -22,6 +22,15 @@ from rtp_tag.collector.stores import Store, StoreBusy, StoreUnavailable, Unknown
 from rtp_tag.protocol import stored_event
 
 from sample_events import example_event as event
+
+
+def run_at_once(targets: list[Callable[[], object]]) -> None:
+    """Run each target on a thread of its own, all at once, and wait for every one."""
+    threads = [threading.Thread(target=target) for target in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 @pytest.fixture
@@ -92,11 +101,7 @@ def test_replicas_adding_the_same_events_at_once_store_each_once(db, store):
             stored.append(replica.add(batch))
 
     try:
-        threads = [threading.Thread(target=send, args=(replica,)) for replica in replicas]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        run_at_once([lambda replica=replica: send(replica) for replica in replicas])
     finally:
         for replica in replicas[1:]:
             replica.close()
@@ -128,11 +133,7 @@ def test_replicas_starting_at_once_on_an_empty_database_all_start(postgres):
         except BaseException as problem:  # noqa: BLE001 - reported below
             failures.append(problem)
 
-    threads = [threading.Thread(target=start) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_at_once([start] * 6)
     try:
         assert failures == []
         assert opened[0].add([event()]) == 1
@@ -243,21 +244,17 @@ def test_concurrent_batches_on_postgresql_never_deadlock_and_count_each_event_on
     stores = [open_store(url) for _ in range(3)]  # three replicas
     try:
         added: list[int] = []
-        threads = [
-            threading.Thread(target=lambda n=n: added.extend(stores[n % 3].add(b) for b in batches[n::8]))
-            for n in range(8)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
+        run_at_once(
+            [lambda n=n: added.extend(stores[n % 3].add(batch) for batch in batches[n::8]) for n in range(8)]
+        )
         distinct = {e["event_id"] for b in batches for e in b}
         assert sum(added) == len(distinct) == len(stores[0].events())
     finally:
         for store in stores:
             store.close()
     with psycopg.connect(postgres.url("postgres"), autocommit=True) as admin:
-        deadline = time.monotonic() + 30  # a closed connection's server process ends, and reports its counts, soon after
+        # A closed connection's server process ends, and reports its counts, soon after.
+        deadline = time.monotonic() + 30
         while admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (database,)).fetchone()[0]:
             assert time.monotonic() < deadline, "the stores' connections did not end"
             time.sleep(0.1)
@@ -315,11 +312,7 @@ def test_no_fold_is_lost_when_replicas_add_events_of_one_visitor_at_once(db, sto
                     time.sleep(0.05)
 
     try:
-        threads = [threading.Thread(target=send, args=(replicas[t % 3], t)) for t in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        run_at_once([lambda t=t: send(replicas[t % 3], t) for t in range(6)])
     finally:
         for replica in replicas[1:]:
             replica.close()
