@@ -158,3 +158,48 @@ def test_adds_that_share_a_commit_fail_alone_and_count_a_shared_event_once(watch
     assert isinstance(outcomes["refused"], OverflowError)
     stored = sorted(row["event_id"] for row in watched_store.events())
     assert stored == ["first-own", "leader", "second-own", "twice"]  # none of the refused batch
+
+
+def _waiting_for_a_file_lock(path: Path) -> bool:
+    """Whether some process or thread waits for a flock on ``path`` (Linux: /proc/locks
+    lists each waiter as ``N: -> FLOCK ...`` with the file's device and inode)."""
+    inode = f":{path.stat().st_ino} "
+    return any("->" in line and inode in line for line in Path("/proc/locks").read_text().splitlines())
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="watches /proc/locks, which only Linux has")
+def test_a_second_worker_waits_for_the_first_ones_write_instead_of_failing_busy(tmp_path, monkeypatch):
+    """Two stores on one file, as two ``--workers`` processes hold it: while one writes,
+    the other's add waits for it and then stores its events, however long the first one
+    took; without the writer lock, SQLite's busy handler gives up after BUSY_TIMEOUT."""
+    monkeypatch.setattr(sqlite_module, "BUSY_TIMEOUT", 0.01)  # any wait past this was SQLite's busy handler failing
+    path = tmp_path / "events.sqlite3"
+    first, second = SqliteStore(path), SqliteStore(path)
+    writing = threading.Event()
+    finish = threading.Event()
+
+    def slow_write() -> None:
+        writing.set()
+        assert finish.wait(WAIT)
+
+    holder = threading.Thread(target=first._transaction, args=(slow_write,))
+    holder.start()
+    outcome: list[int | Exception] = []
+    try:
+        assert writing.wait(WAIT)
+        waiter = threading.Thread(target=lambda: outcome.append(second.add([event(event_id="waited")])))
+        waiter.start()
+        for _ in range(WAIT * 100):
+            if _waiting_for_a_file_lock(Path(f"{path}{sqlite_module.WRITER_LOCK_SUFFIX}")):
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError(f"the second store never waited for the writer lock (it answered {outcome})")
+    finally:
+        finish.set()
+        holder.join(WAIT)
+    waiter.join(WAIT)
+    assert outcome == [1]
+    assert [row["event_id"] for row in first.events()] == ["waited"]
+    first.close()
+    second.close()

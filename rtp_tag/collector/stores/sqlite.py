@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -22,6 +24,19 @@ from ...protocol import JSON_FIELDS, STORED_FIELDS, stored_event
 from ..profile import EMPTY_PROFILE, VisitorProfile, fold_all
 from .base import MAX_PAGE, Outcome, StoreBusy, StoreUnavailable, UnknownCursor, by_visitor
 from .group_commit import GroupCommit
+
+if sys.platform == "win32":
+
+    def _hold_writer_lock(fd: int, held: bool) -> None:
+        """No flock on Windows: writers there take turns through SQLite's busy handler alone."""
+
+else:
+    import fcntl
+
+    def _hold_writer_lock(fd: int, held: bool) -> None:
+        """Take (waiting for its holder) or release the lock of the file ``fd``."""
+        fcntl.flock(fd, fcntl.LOCK_EX if held else fcntl.LOCK_UN)
+
 
 T = TypeVar("T")
 SCHEMA_VERSION = 4
@@ -144,6 +159,9 @@ _SAVE_PROFILE = "INSERT OR REPLACE INTO profiles (visitor_id, account, profile) 
 
 BUSY_TIMEOUT = 1.0
 """Seconds a write waits for another holder of the database before giving up."""
+WRITER_LOCK_SUFFIX = "-writer"
+"""The file beside the database whose lock (``flock``) the store's processes take in turn
+to write: ``events.sqlite3-writer``, like SQLite's own ``-wal`` and ``-shm``."""
 DELETE_CHUNK = 5_000
 """Rows one retention transaction deletes, so a large purge never holds up ingest for long."""
 SYNCHRONOUS = ("FULL", "NORMAL")
@@ -162,6 +180,7 @@ class SqliteStore:
             str(path), check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT
         )
         self._db.row_factory = sqlite3.Row
+        self._writer = os.open(f"{path}{WRITER_LOCK_SUFFIX}", os.O_RDWR | os.O_CREAT, 0o644)
         self._adds: GroupCommit[_Batch, int] = GroupCommit(self._add_group)
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -344,6 +363,7 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            os.close(self._writer)
 
     def _write(self, statement: str, rows: Sequence[Sequence[Any]]) -> int:
         """Run ``statement`` for each of ``rows`` in one transaction; return the rows changed."""
@@ -356,20 +376,29 @@ class SqliteStore:
         return self._transaction(write)
 
     def _transaction(self, work: Callable[[], T]) -> T:
-        """``work`` in one write transaction, which waits up to BUSY_TIMEOUT for another
-        process's (StoreBusy after that); committed if it returns, rolled back if it raises."""
+        """``work`` in one write transaction; committed if it returns, rolled back if it
+        raises. It first waits for the file's writer lock, held by this store's other
+        processes (``--workers``) for the length of their write transactions: a waiter is
+        woken as soon as it is released. SQLite's own wait for a writer (its busy handler,
+        for a program that does not take that lock) sleeps 1, 2, 5, 10, 15, 20, 25... ms
+        between tries and so gave up after BUSY_TIMEOUT (StoreBusy, a 503) while the other
+        worker committed many times meanwhile (bench/ingest.py: 2 workers, batches of 20)."""
         with self._lock:
+            _hold_writer_lock(self._writer, True)
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as problem:
-                raise StoreBusy(str(problem)) from None
-            try:
-                result = work()
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            return result
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as problem:
+                    raise StoreBusy(str(problem)) from None
+                try:
+                    result = work()
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                return result
+            finally:
+                _hold_writer_lock(self._writer, False)
 
 
 _PROFILE = "SELECT profile FROM profiles WHERE visitor_id = ? AND account = ?"
