@@ -350,8 +350,8 @@
   }
 
   /* A POST of ``body`` to the collector, started at once: its options built here, from
-   * the two strings Python hands over (converting them from Python cost each click more
-   * than the rest of its request). ``dry``: build them, send nothing (the rehearsal).
+   * the two strings Python hands over (converted from Python they took 0.2-6 ms of a
+   * click in Chromium). ``dry``: build them, send nothing (the rehearsal).
    * A simple request (no preflight); keepalive: it outlives the page; a timeout: a hung
    * request must not hold up retries. */
   function post(url, body, dry) {
