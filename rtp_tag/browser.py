@@ -140,23 +140,29 @@ def _request_init(**options: Any) -> Any:
     return init
 
 
-def _post_init(body: str) -> Any:
-    """The ``fetch`` options of a POST of ``body`` to the collector."""
-    return _request_init(
-        method="POST",
-        body=body,
-        keepalive=True,  # the request outlives the page
-        credentials="omit",
-        mode="cors",
-        headers={"Content-Type": "text/plain;charset=UTF-8"},  # a simple request: no preflight
-    )
+Transport = Callable[..., Any]
+"""The loader's ``post(url, body, dry)`` (web/rtp.js): starts a POST of ``body`` to the
+collector and returns its ``fetch`` promise, or with ``dry`` only builds the request.
+Its options are built there from the two strings: ``to_js`` of a dict and the
+``AbortSignal`` lookups took 0.2-6 ms of a click in Chromium (bench/README.md). The
+loader and this package are built together (the loader names the package by its
+hash), so it is always there."""
 
 
-def _poster(url: str) -> Callable[[str], Any]:
+def _loader_transport(raw: Any) -> Transport:
+    return js.Reflect.get(raw, "post")  # type: ignore[no-any-return]
+
+
+def _poster(url: str, transport: Transport) -> Callable[[str], Any]:
     def post(body: str) -> Any:
-        return _reply(js.fetch(url, _post_init(body)))  # the request starts here, synchronously
+        return _reply(transport(url, body))  # the request starts here, synchronously
 
     return post
+
+
+def _preparer(url: str, transport: Transport) -> Callable[[str], object]:
+    """Builds a request as ``_poster`` would, and sends nothing (the rehearsal)."""
+    return lambda body: transport(url, body, True)
 
 
 async def _reply(pending: Any) -> Reply:
@@ -308,6 +314,7 @@ def start(raw_settings: Any) -> _Handover:
     session_storage = GuardedStorage(web_storages[0], "sessionStorage", storage_failed)
     local_storage = GuardedStorage(web_storages[1], "localStorage", storage_failed)
     config = resolve_config(_settings(raw_settings), lambda message: console.warn(f"rtp: {message}"))
+    transport = _loader_transport(raw_settings)
     report = lambda message: console.error(f"rtp: {message}")  # noqa: E731
     debug = console.info if config.debug else None
 
@@ -316,7 +323,8 @@ def start(raw_settings: Any) -> _Handover:
         local = ConsentedStorage(local_storage, allowed)
         outbox = Outbox(local, owner=_new_id())
         courier = Courier(
-            outbox, _poster(config.collect_url), clock=time.time, schedule=_schedule, report=report, debug=debug
+            outbox, _poster(config.collect_url, transport), clock=time.time, schedule=_schedule, report=report,
+            debug=debug,
         )
         tag = Tag(
             config=config,
@@ -345,7 +353,8 @@ def start(raw_settings: Any) -> _Handover:
 
     forget_requests = ForgetRequests(local_storage, events_in_flight)
     forget_courier = Courier(
-        forget_requests, _poster(urljoin(config.api_url, "forget")), clock=time.time, schedule=_schedule, report=report
+        forget_requests, _poster(urljoin(config.api_url, "forget"), transport), clock=time.time, schedule=_schedule,
+        report=report,
     )
 
     def forget(visitor: str) -> None:
@@ -387,7 +396,7 @@ def start(raw_settings: Any) -> _Handover:
     ):
         js.addEventListener(name, create_proxy(listener))
     forget_courier.flush()  # forget requests an earlier page could not deliver
-    return _Handover(privacy, console, debug, config, web_storages)
+    return _Handover(privacy, console, debug, config, web_storages, _preparer(config.collect_url, transport))
 
 
 class _Handover:
@@ -400,12 +409,14 @@ class _Handover:
         debug: Debug,
         config: TagConfig,
         storages: tuple[_WebStorage, ...],
+        prepare: Callable[[str], object],
     ) -> None:
         self._tag = tag
         self._console = console
         self._debug = debug
         self._config = config
         self._storages = storages
+        self._prepare = prepare
 
     def check_pattern(self, text: Any, pattern: Any) -> bool:
         """``rtp.checkPattern``, answered synchronously by the core once it is ready."""
@@ -418,6 +429,19 @@ class _Handover:
 
     def call(self, args: Any, meta: Any) -> None:
         self._tag.call_many(self._read([(args, meta)]))
+
+    def send_value(self, value: Any, url: Any, referrer: Any, ts: Any, call_id: Any) -> None:
+        """A ``data-rtp-event`` click, ``rtp('send', 'event', {value})``, handed over by the
+        loader as plain strings and a number: no JavaScript object to walk through proxies
+        (the click's costliest step after the browser's own, measured in bench/README.md)."""
+        try:
+            context = CallContext(url=str(url), referrer=_text(referrer) or "", ts=float(ts) / 1000,
+                                  call_id=_text(call_id))
+            call = (["send", "event", {"value": _text(value)}], context)
+        except Exception as error:
+            self._console.error(f"rtp: could not read a call's arguments: {error}")
+            return
+        self._tag.call_many([call])
 
     def call_many(self, records: Any) -> None:
         """``records`` is a JavaScript array of ``{args, meta}``."""
@@ -433,7 +457,7 @@ class _Handover:
             except Exception:
                 pass  # refused (a sandboxed frame): GuardedStorage copes on first use
         try:
-            rehearse(self._config, self._read([(args, meta)]), _post_init, time.time)
+            rehearse(self._config, self._read([(args, meta)]), self._prepare, time.time)
         except Exception as error:
             self._console.error(f"rtp: internal error in the rehearsal: {error!r}")
 

@@ -5,7 +5,10 @@ each step on its path (the browser compiles WebAssembly functions on their first
 call, and Pyodide's JavaScript glue likewise): to_plain, the session ledger, JSON
 encoding, the outbox, building the request, asyncio's first task. Running the same
 handlers once, on throwaway memory storage, with a transport that builds the
-request but never starts it, moves that cost out of the visitor's click.
+request but never starts it, moves that cost out of the visitor's click. The loader
+runs it 50 times, one run per idle moment: Chromium optimizes the runtime's functions
+after a few runs of the path, and without them that happened inside the visitor's
+second and third clicks (bench/README.md).
 """
 
 from __future__ import annotations
