@@ -141,7 +141,7 @@ def _request_init(**options: Any) -> Any:
 
 
 Transport = Callable[..., Any]
-"""The loader's ``post(url, body, dry)`` (web/rtp.js): starts a POST of ``body`` to the
+"""The loader's ``post(url, body, dry, timeout_ms)`` (web/rtp.js): starts a POST of ``body`` to the
 collector and returns its ``fetch`` promise, or with ``dry`` only builds the request.
 Its options are built there from the two strings: ``to_js`` of a dict and the
 ``AbortSignal`` lookups took 0.2-6 ms of a click in Chromium (bench/README.md). The
@@ -155,14 +155,14 @@ def _loader_transport(raw: Any) -> Transport:
 
 def _poster(url: str, transport: Transport) -> Callable[[str], Any]:
     def post(body: str) -> Any:
-        return _reply(transport(url, body))  # the request starts here, synchronously
+        return _reply(transport(url, body, False, REQUEST_TIMEOUT_MS))  # the request starts here, synchronously
 
     return post
 
 
 def _preparer(url: str, transport: Transport) -> Callable[[str], object]:
     """Builds a request as ``_poster`` would, and sends nothing (the rehearsal)."""
-    return lambda body: transport(url, body, True)
+    return lambda body: transport(url, body, True, REQUEST_TIMEOUT_MS)
 
 
 async def _reply(pending: Any) -> Reply:

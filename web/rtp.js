@@ -6,7 +6,6 @@
   "use strict";
   var BUILD = {"package": "rtp_tag.zip", "integrity": null}; /* rewritten by build.py */
   var BOOT_TIMEOUT_MS = 60000;
-  var REQUEST_TIMEOUT_MS = 10000;
   var SAVED_PREFIX = "rtp:early:"; /* + start time + ":" + page id: one key per page, oldest first by name */
   var SAVED_PAGES = 20; /* at most this many pages' saved calls are kept ... */
   var SAVED_AGE_MS = 24 * 3600 * 1000; /* ... and none older than a day */
@@ -338,7 +337,9 @@
   function rehearse() {
     var runs = 0;
     var idle = w.requestIdleCallback || function (callback) { setTimeout(callback, 0); };
-    (function again() {
+    (function again(deadline) {
+      /* An idle moment too short for a run (one takes 2-13 ms): wait for a longer one. */
+      if (deadline && !deadline.didTimeout && deadline.timeRemaining() < 15) return idle(again);
       try {
         tag.rehearse(["send", "event", {value: "rtp:rehearsal"}], meta());
       } catch (error) {
@@ -352,12 +353,12 @@
   /* A POST of ``body`` to the collector, started at once: its options built here, from
    * the two strings Python hands over (converted from Python they took 0.2-6 ms of a
    * click in Chromium). ``dry``: build them, send nothing (the rehearsal).
-   * A simple request (no preflight); keepalive: it outlives the page; a timeout: a hung
-   * request must not hold up retries. */
-  function post(url, body, dry) {
+   * A simple request (no preflight); keepalive: it outlives the page; ``timeoutMs``
+   * (browser.py's REQUEST_TIMEOUT_MS): a hung request must not hold up retries. */
+  function post(url, body, dry, timeoutMs) {
     var init = {method: "POST", body: body, keepalive: true, credentials: "omit", mode: "cors",
       headers: {"Content-Type": "text/plain;charset=UTF-8"}};
-    if (w.AbortSignal && AbortSignal.timeout) init.signal = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+    if (w.AbortSignal && AbortSignal.timeout) init.signal = AbortSignal.timeout(timeoutMs);
     return dry ? null : fetch(url, init);
   }
 
