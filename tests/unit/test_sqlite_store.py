@@ -203,3 +203,14 @@ def test_a_second_worker_waits_for_the_first_ones_write_instead_of_failing_busy(
     assert [row["event_id"] for row in first.events()] == ["waited"]
     first.close()
     second.close()
+
+
+def test_closing_a_store_twice_leaves_every_other_file_open(tmp_path):
+    """A second close must not close a descriptor number that another file now holds
+    (it did: a PostgreSQL socket opened after the first close lost its connection)."""
+    store = SqliteStore(tmp_path / "events.sqlite3")
+    store.close()
+    with open(tmp_path / "other", "w") as other:  # may take the number the writer lock's file had
+        store.close()
+        other.write("still open")
+    assert (tmp_path / "other").read_text() == "still open"

@@ -361,9 +361,13 @@ class SqliteStore:
         return visitors
 
     def close(self) -> None:
+        """Release the connection and the writer lock's file; a second call does nothing
+        (closing the file's descriptor again could close another file that reused its number)."""
         with self._lock:
             self._db.close()
-            os.close(self._writer)
+            if self._writer >= 0:
+                os.close(self._writer)
+                self._writer = -1
 
     def _write(self, statement: str, rows: Sequence[Sequence[Any]]) -> int:
         """Run ``statement`` for each of ``rows`` in one transaction; return the rows changed."""
