@@ -435,9 +435,7 @@ class _Handover:
         loader as plain strings and a number: no JavaScript object to walk through proxies
         (the click's costliest step after the browser's own, measured in bench/README.md)."""
         try:
-            context = CallContext(url=str(url), referrer=_text(referrer) or "", ts=float(ts) / 1000,
-                                  call_id=_text(call_id))
-            call = (["send", "event", {"value": _text(value)}], context)
+            call = (["send", "event", {"value": _text(value)}], _call_context(url, referrer, ts, call_id))
         except Exception as error:
             self._console.error(f"rtp: could not read a call's arguments: {error}")
             return
@@ -472,9 +470,12 @@ class _Handover:
 
 
 def _context(meta: Any) -> CallContext:
-    return CallContext(
-        url=str(js.Reflect.get(meta, "url")),
-        referrer=_text(js.Reflect.get(meta, "referrer")) or "",
-        ts=float(js.Reflect.get(meta, "ts")) / 1000,
-        call_id=_text(js.Reflect.get(meta, "id")),
+    return _call_context(
+        js.Reflect.get(meta, "url"), js.Reflect.get(meta, "referrer"), js.Reflect.get(meta, "ts"),
+        js.Reflect.get(meta, "id"),
     )
+
+
+def _call_context(url: Any, referrer: Any, ts: Any, call_id: Any) -> CallContext:
+    """A call's context from the loader's ``meta()`` fields (``ts`` in milliseconds)."""
+    return CallContext(url=str(url), referrer=_text(referrer) or "", ts=float(ts) / 1000, call_id=_text(call_id))
